@@ -1,0 +1,93 @@
+//! `bnpl`: mirror buy-now-pay-later accounts into one database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod context;
+mod logging;
+mod progress;
+mod table;
+
+#[derive(Parser)]
+#[command(
+    name = "bnpl",
+    version,
+    about = "Mirror buy-now-pay-later accounts into one database"
+)]
+struct Cli {
+    /// Config file (default ./bnpl.toml; BNPL_* variables override it).
+    #[arg(long, global = true, env = "BNPL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every registered provider with its status and streams.
+    Providers(commands::providers::Args),
+    /// Add, import and list the accounts to mirror (stored in the database).
+    #[command(subcommand)]
+    Accounts(commands::accounts::Command),
+    /// Sync every enabled account: once, or continuously at each stream's cadence.
+    Sync(commands::sync::Args),
+    /// Serve the built-in provider sandbox on loopback.
+    Sandbox(commands::sandbox::Args),
+    /// Mirror sandbox accounts into a fresh database and show what you get.
+    Demo(commands::demo::Args),
+    /// Installments due soon, across providers.
+    Due(commands::views::DueArgs),
+    /// What is owed, per provider and currency.
+    Summary(commands::views::SummaryArgs),
+    /// Purchases with their plans.
+    Purchases(commands::views::PurchasesArgs),
+    /// Write upcoming installments as an iCalendar (.ics) file.
+    Calendar(commands::calendar::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    // The provider registry must be complete before anything reads it.
+    if let Err(e) = bnpl_providers::registry() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = context::ConfigPath::new(cli.config);
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Providers(args) => commands::providers::run(args),
+            Command::Accounts(cmd) => commands::accounts::run(&config, cmd).await,
+            Command::Sync(args) => commands::sync::run(&config, args).await,
+            Command::Sandbox(args) => commands::sandbox::run(args).await,
+            Command::Demo(args) => commands::demo::run(args).await,
+            Command::Due(args) => commands::views::due(&config, args).await,
+            Command::Summary(args) => commands::views::summary(&config, args).await,
+            Command::Purchases(args) => commands::views::purchases(&config, args).await,
+            Command::Calendar(args) => commands::calendar::run(&config, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

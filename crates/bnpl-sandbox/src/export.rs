@@ -1,0 +1,130 @@
+//! The native CSV export (contract section 5): `purchases.csv` (one row per
+//! installment) and `balance.csv`, amounts in major units with a dot.
+
+use crate::account::Account;
+use crate::ids;
+use crate::model::FeedRow;
+use crate::time::{fmt_date, fmt_ts};
+use crate::wire::CURRENCY;
+
+/// The two export files of one account, as CSV text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxExport {
+    pub purchases_csv: String,
+    pub balance_csv: String,
+}
+
+/// `4999` → `49.99`, `-1250` → `-12.50`.
+pub(crate) fn major(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let a = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+fn by_id<R: FeedRow>(rows: &[R]) -> Vec<&R> {
+    let mut v: Vec<&R> = rows.iter().collect();
+    v.sort_by_key(|r| r.id());
+    v
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> String {
+    w.into_inner()
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+pub(crate) fn export(a: &Account) -> SandboxExport {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "purchase_id",
+        "created_at",
+        "merchant",
+        "amount",
+        "currency",
+        "plan",
+        "status",
+        "installment_seq",
+        "installment_due",
+        "installment_amount",
+        "installment_state",
+        "updated_at",
+    ]);
+    for p in by_id(&a.purchases) {
+        let m = crate::catalog::merchant(p.merchant);
+        let head = [
+            ids::purchase_id(p.id),
+            fmt_ts(p.created_at),
+            m.name.to_owned(),
+            major(p.amount),
+            CURRENCY.to_owned(),
+            p.plan.as_str().to_owned(),
+            p.status.as_str().to_owned(),
+        ];
+        let updated = fmt_ts(p.updated_at);
+        if p.installments.is_empty() {
+            // No plan (not captured): one row, installment columns empty.
+            let mut rec: Vec<String> = head.to_vec();
+            rec.extend([
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                updated.clone(),
+            ]);
+            let _ = w.write_record(&rec);
+        }
+        for i in &p.installments {
+            let mut rec: Vec<String> = head.to_vec();
+            rec.extend([
+                i.seq.to_string(),
+                fmt_date(i.due),
+                major(i.amount),
+                i.state.as_str().to_owned(),
+                updated.clone(),
+            ]);
+            let _ = w.write_record(&rec);
+        }
+    }
+    let purchases_csv = finish(w);
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "entry_id",
+        "occurred_at",
+        "kind",
+        "amount",
+        "currency",
+        "purchase_id",
+        "updated_at",
+    ]);
+    for e in by_id(&a.balance_entries) {
+        let _ = w.write_record([
+            ids::balance_id(e.id),
+            fmt_ts(e.occurred_at),
+            e.kind.as_str().to_owned(),
+            major(e.amount),
+            CURRENCY.to_owned(),
+            e.purchase_id.map(ids::purchase_id).unwrap_or_default(),
+            fmt_ts(e.updated_at),
+        ]);
+    }
+    SandboxExport {
+        purchases_csv,
+        balance_csv: finish(w),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::major;
+
+    #[test]
+    fn major_units_with_a_dot() {
+        assert_eq!(major(4999), "49.99");
+        assert_eq!(major(5), "0.05");
+        assert_eq!(major(0), "0.00");
+        assert_eq!(major(-1250), "-12.50");
+        assert_eq!(major(i64::MIN), "-92233720368547758.08");
+    }
+}

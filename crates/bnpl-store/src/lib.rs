@@ -1,0 +1,262 @@
+//! The mirror: one small [`Database`] trait, one implementation per backend
+//! (SQLite by default, PostgreSQL at scale), migrations per backend under
+//! `schema/<backend>/`.
+//!
+//! Every write that the sync makes goes through [`Database::apply_page`] or
+//! [`Database::apply_snapshot`], each one transaction: a page's rows and the
+//! stream's new cursor are committed together or not at all.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use secrecy::SecretString;
+use serde::Serialize;
+
+use bnpl_core::{
+    AccountStatus, BalanceEntry, BalanceSnapshot, CardTransaction, Delivery, InstallmentState,
+    Page, PointsEntry, PointsSnapshot, Profile, Purchase, SnapshotData, Stream,
+};
+
+mod apply;
+pub mod cipher;
+mod error;
+mod migrate;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+pub mod time;
+
+pub use cipher::SecretCipher;
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Opens the mirror at `url`, choosing the backend from its scheme
+/// (`sqlite:`, `postgres:` or `postgresql:`), and runs pending migrations.
+pub async fn open(url: &str, cipher: SecretCipher) -> Result<Box<dyn Database>, StoreError> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite") => Ok(Box::new(SqliteStore::open(url, cipher).await?)),
+        Some("postgres" | "postgresql") => Ok(Box::new(PostgresStore::open(url, cipher).await?)),
+        _ => Err(StoreError::UnsupportedUrl(url.to_string())),
+    }
+}
+
+/// An account as the operator names it: provider id plus the provider's account id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AccountKey {
+    pub provider: String,
+    pub account_id: String,
+}
+
+impl AccountKey {
+    pub fn new(provider: impl Into<String>, account_id: impl Into<String>) -> Self {
+        AccountKey {
+            provider: provider.into(),
+            account_id: account_id.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.provider, self.account_id)
+    }
+}
+
+/// An account row, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountRecord {
+    pub key: AccountKey,
+    pub status: AccountStatus,
+    /// Why the status is what it is (the provider's error for `reauth_required`).
+    pub status_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub streams: Vec<StreamState>,
+}
+
+/// Where one stream of one account stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamState {
+    pub stream: Stream,
+    /// The provider's opaque cursor (delta streams only).
+    pub cursor: Option<String>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// Set when a provider quota forbids reading before this time.
+    pub next_allowed_at: Option<DateTime<Utc>>,
+}
+
+/// What one write changed. `unchanged` counts rows that were already at least
+/// as new in the mirror (replays, overlaps, older versions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyStats {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+}
+
+impl ApplyStats {
+    pub fn add(&mut self, other: ApplyStats) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.removed += other.removed;
+    }
+
+    /// Rows written (inserted or updated).
+    pub fn upserted(&self) -> u64 {
+        self.inserted + self.updated
+    }
+}
+
+/// Everything the mirror holds for one account, in the normalized model,
+/// each list sorted by external id. Used by `bnpl export` and by the tests
+/// that compare the mirror with the provider's truth.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AccountMirror {
+    pub purchases: Vec<Purchase>,
+    pub card_transactions: Vec<CardTransaction>,
+    pub balance_entries: Vec<BalanceEntry>,
+    pub points_entries: Vec<PointsEntry>,
+    pub deliveries: Vec<Delivery>,
+    /// The latest snapshot of each (ledger, balance type).
+    pub balances: Vec<BalanceSnapshot>,
+    pub points: Option<PointsSnapshot>,
+    pub profile: Option<Profile>,
+}
+
+impl AccountMirror {
+    /// Orders every list by external id in byte order, whatever the database's collation.
+    fn sort(&mut self) {
+        self.purchases.sort_by(|a, b| a.id.cmp(&b.id));
+        self.card_transactions.sort_by(|a, b| a.id.cmp(&b.id));
+        self.balance_entries.sort_by(|a, b| a.id.cmp(&b.id));
+        self.points_entries.sort_by(|a, b| a.id.cmp(&b.id));
+        self.deliveries.sort_by(|a, b| a.id.cmp(&b.id));
+        self.balances.sort_by(|a, b| {
+            (&a.ledger, &a.balance_type, a.amount.currency).cmp(&(
+                &b.ledger,
+                &b.balance_type,
+                b.amount.currency,
+            ))
+        });
+    }
+}
+
+/// One installment with what a person needs to see it in context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallmentView {
+    pub account: AccountKey,
+    pub purchase_id: String,
+    pub merchant: String,
+    pub plan: String,
+    pub seq: u32,
+    pub due: NaiveDate,
+    pub amount_minor: i64,
+    pub late_fee_minor: i64,
+    pub currency: String,
+    pub state: InstallmentState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InstallmentFilter {
+    pub provider: Option<String>,
+    pub account_id: Option<String>,
+    /// Only installments not yet paid or cancelled.
+    pub open_only: bool,
+    pub due_on_or_before: Option<NaiveDate>,
+}
+
+/// Amount still owed on plans, per provider and currency (never summed across currencies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutstandingTotal {
+    pub provider: String,
+    pub currency: String,
+    pub outstanding_minor: i64,
+    pub open_installments: u64,
+    pub active_plans: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PurchaseSummary {
+    pub account: AccountKey,
+    pub purchase_id: String,
+    pub merchant: String,
+    pub plan: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+    pub open_installments: u64,
+    pub outstanding_minor: i64,
+}
+
+#[async_trait]
+pub trait Database: Send + Sync {
+    /// Backend name for logs and reports (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    // ---- accounts: data, not config ----
+
+    /// Adds an account or replaces the secret of an existing one (re-consent);
+    /// a re-added account becomes `active` again. Nothing mirrored is touched.
+    async fn put_account(&self, key: &AccountKey, secret: &SecretString) -> Result<(), StoreError>;
+    async fn accounts(&self, provider: Option<&str>) -> Result<Vec<AccountRecord>, StoreError>;
+    async fn account_secret(&self, key: &AccountKey) -> Result<SecretString, StoreError>;
+    /// Persists rotated credentials durably (committed before it returns).
+    async fn save_secret(&self, key: &AccountKey, secret: &SecretString) -> Result<(), StoreError>;
+    async fn set_account_status(
+        &self,
+        key: &AccountKey,
+        status: AccountStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    // ---- sync writes ----
+
+    /// Upserts a page's rows (a row never overwritten by an older `updated_at`,
+    /// a replay a no-op), removes the page's `removed` ids, and stores the new
+    /// cursor and `synced_at`, all in one transaction.
+    async fn apply_page(
+        &self,
+        key: &AccountKey,
+        stream: Stream,
+        page: &Page,
+        synced_at: DateTime<Utc>,
+    ) -> Result<ApplyStats, StoreError>;
+
+    /// Stores a snapshot (balances and points keep their history by `as_of`).
+    async fn apply_snapshot(
+        &self,
+        key: &AccountKey,
+        snapshot: &SnapshotData,
+        synced_at: DateTime<Utc>,
+    ) -> Result<ApplyStats, StoreError>;
+
+    /// Forgets a stream's cursor (the provider expired it); rows stay.
+    async fn reset_cursor(&self, key: &AccountKey, stream: Stream) -> Result<(), StoreError>;
+
+    /// Records the outcome of one stream's sync attempt.
+    async fn record_stream_attempt(
+        &self,
+        key: &AccountKey,
+        stream: Stream,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+        next_allowed_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    // ---- reads ----
+
+    async fn mirror(&self, key: &AccountKey) -> Result<AccountMirror, StoreError>;
+    /// Installments with their state derived at `today`, sorted by due date.
+    async fn installments(
+        &self,
+        filter: &InstallmentFilter,
+        today: NaiveDate,
+    ) -> Result<Vec<InstallmentView>, StoreError>;
+    async fn outstanding(&self) -> Result<Vec<OutstandingTotal>, StoreError>;
+    async fn purchases(&self) -> Result<Vec<PurchaseSummary>, StoreError>;
+}

@@ -1,0 +1,303 @@
+//! The SQLite backend: one database file, WAL, foreign keys on.
+
+mod read;
+mod write;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use secrecy::SecretString;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use bnpl_core::{AccountStatus, Page, SnapshotData, Stream};
+
+use crate::time::format_timestamp as ts;
+use crate::{
+    AccountKey, AccountMirror, AccountRecord, ApplyStats, Database, InstallmentFilter,
+    InstallmentView, OutstandingTotal, PurchaseSummary, SecretCipher, StoreError, apply, migrate,
+};
+
+/// How long a statement waits for another process's write lock (a second
+/// `bnpl sync`, a user's sqlite3 shell) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    cipher: SecretCipher,
+    /// SQLite has one writer at a time. Writers of this process queue here,
+    /// in order, instead of polling the file lock through the busy timeout
+    /// (which stays the arbiter between processes).
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating the file if missing) and migrates the database at
+    /// `url` (`sqlite://path/to/bnpl.db`, `sqlite::memory:`).
+    pub async fn open(url: &str, cipher: SecretCipher) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut pool = SqlitePoolOptions::new().max_connections(4);
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // Every connection to :memory: is a database of its own: keep exactly one, forever.
+            pool = pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool.connect_with(options).await?;
+        migrate::sqlite().run(&pool).await?;
+        Ok(SqliteStore {
+            pool,
+            cipher,
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The pool, for queries the trait does not cover (reports, tests).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction that takes the write lock at once: a deferred one
+    /// that reads first could fail to upgrade when another writer got in between.
+    /// Hold the returned guard until the transaction ends.
+    async fn begin_write(
+        &self,
+    ) -> Result<
+        (
+            tokio::sync::MutexGuard<'_, ()>,
+            sqlx::Transaction<'static, sqlx::Sqlite>,
+        ),
+        StoreError,
+    > {
+        let guard = self.write_lock.lock().await;
+        Ok((guard, self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+}
+
+fn found(rows_affected: u64, key: &AccountKey) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(StoreError::UnknownAccount(key.to_string()));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Database for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn put_account(&self, key: &AccountKey, secret: &SecretString) -> Result<(), StoreError> {
+        let _writing = self.write_lock.lock().await;
+        sqlx::query(
+            "INSERT INTO accounts (provider, external_id, status, status_reason, \
+             secret_ciphertext, created_at, updated_at) VALUES ($1, $2, 'active', NULL, $3, $4, $4) \
+             ON CONFLICT (provider, external_id) DO UPDATE SET status = 'active', \
+             status_reason = NULL, secret_ciphertext = excluded.secret_ciphertext, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&key.provider)
+        .bind(&key.account_id)
+        .bind(self.cipher.encrypt(secret))
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn accounts(&self, provider: Option<&str>) -> Result<Vec<AccountRecord>, StoreError> {
+        read::accounts(&self.pool, provider).await
+    }
+
+    async fn account_secret(&self, key: &AccountKey) -> Result<SecretString, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT secret_ciphertext FROM accounts WHERE provider = $1 AND external_id = $2",
+        )
+        .bind(&key.provider)
+        .bind(&key.account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (stored,) = row.ok_or_else(|| StoreError::UnknownAccount(key.to_string()))?;
+        self.cipher.decrypt(&stored)
+    }
+
+    async fn save_secret(&self, key: &AccountKey, secret: &SecretString) -> Result<(), StoreError> {
+        // A rotated refresh token is the only copy that works: sync this commit
+        // to disk even through an OS crash (NORMAL only survives a process crash).
+        let _writing = self.write_lock.lock().await;
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+        let done = sqlx::query(
+            "UPDATE accounts SET secret_ciphertext = $1, updated_at = $2 \
+             WHERE provider = $3 AND external_id = $4",
+        )
+        .bind(self.cipher.encrypt(secret))
+        .bind(ts(Utc::now()))
+        .bind(&key.provider)
+        .bind(&key.account_id)
+        .execute(&mut *conn)
+        .await;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        found(done?.rows_affected(), key)
+    }
+
+    async fn set_account_status(
+        &self,
+        key: &AccountKey,
+        status: AccountStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _writing = self.write_lock.lock().await;
+        let done = sqlx::query(
+            "UPDATE accounts SET status = $1, status_reason = $2, updated_at = $3 \
+             WHERE provider = $4 AND external_id = $5",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(ts(Utc::now()))
+        .bind(&key.provider)
+        .bind(&key.account_id)
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected(), key)
+    }
+
+    async fn apply_page(
+        &self,
+        key: &AccountKey,
+        stream: Stream,
+        page: &Page,
+        synced_at: DateTime<Utc>,
+    ) -> Result<ApplyStats, StoreError> {
+        let (_writing, mut tx) = self.begin_write().await?;
+        let account = read::account_id(&mut tx, key).await?;
+        let mut writer = write::Writer { conn: &mut tx };
+        let stats = apply::apply_page(&mut writer, account, stream, page, synced_at).await?;
+        // An error above drops `tx`: rolled back, cursor included.
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    async fn apply_snapshot(
+        &self,
+        key: &AccountKey,
+        snapshot: &SnapshotData,
+        synced_at: DateTime<Utc>,
+    ) -> Result<ApplyStats, StoreError> {
+        let (_writing, mut tx) = self.begin_write().await?;
+        let account = read::account_id(&mut tx, key).await?;
+        let mut writer = write::Writer { conn: &mut tx };
+        let stats = apply::apply_snapshot(&mut writer, account, snapshot, synced_at).await?;
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    async fn reset_cursor(&self, key: &AccountKey, stream: Stream) -> Result<(), StoreError> {
+        let (_writing, mut tx) = self.begin_write().await?;
+        let account = read::account_id(&mut tx, key).await?;
+        sqlx::query("UPDATE stream_state SET cursor = NULL WHERE account_id = $1 AND stream = $2")
+            .bind(account)
+            .bind(stream.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_stream_attempt(
+        &self,
+        key: &AccountKey,
+        stream: Stream,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+        next_allowed_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let (_writing, mut tx) = self.begin_write().await?;
+        let account = read::account_id(&mut tx, key).await?;
+        let success_at = error.is_none().then(|| ts(at));
+        sqlx::query(
+            "INSERT INTO stream_state (account_id, stream, last_attempt_at, last_success_at, \
+             last_error, next_allowed_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (account_id, stream) DO UPDATE SET \
+             last_attempt_at = excluded.last_attempt_at, \
+             last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
+             last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
+        )
+        .bind(account)
+        .bind(stream.as_str())
+        .bind(ts(at))
+        .bind(success_at)
+        .bind(error)
+        .bind(next_allowed_at.map(ts))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mirror(&self, key: &AccountKey) -> Result<AccountMirror, StoreError> {
+        read::mirror(&self.pool, key).await
+    }
+
+    async fn installments(
+        &self,
+        filter: &InstallmentFilter,
+        today: NaiveDate,
+    ) -> Result<Vec<InstallmentView>, StoreError> {
+        read::installments(&self.pool, filter, today).await
+    }
+
+    async fn outstanding(&self) -> Result<Vec<OutstandingTotal>, StoreError> {
+        read::outstanding(&self.pool).await
+    }
+
+    async fn purchases(&self) -> Result<Vec<PurchaseSummary>, StoreError> {
+        read::purchases(&self.pool).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn upsert_statements_refuse_older_rows() {
+        // Also shows that an in-memory database keeps its tables across statements.
+        let store = SqliteStore::open("sqlite::memory:", SecretCipher::from_key_bytes([0; 32]))
+            .await
+            .unwrap();
+        let key = AccountKey::new("p", "a");
+        store
+            .put_account(&key, &SecretString::from("s".to_string()))
+            .await
+            .unwrap();
+        let (_writing, mut tx) = store.begin_write().await.unwrap();
+        let account = read::account_id(&mut tx, &key).await.unwrap();
+        let mut writer = write::Writer { conn: &mut tx };
+        apply::checks::upsert_statements_refuse_older_rows(&mut writer, account).await;
+    }
+}

@@ -1,0 +1,179 @@
+//! A scripted provider registered only in this crate's tests, so the engine
+//! is tested against the real registry, config path and SQLite store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bnpl_core::{
+    AccountCredentials, AccountSession, ConfigError, Connector, ConnectorError, CredentialStore,
+    InstallmentPlan, Money, OrderStatus, Page, PlanKind, ProviderContext, ProviderRegistration,
+    ProviderStatus, Purchase, Records, SnapshotData, Stream,
+};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub const FAKE_ID: &str = "fake";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FakeConfig {}
+
+/// Behaviour is chosen by the account id:
+/// - `ok-N`: N purchases in pages of 2, then caught up; profile snapshot;
+/// - `reauth`: sign-in answers re-auth required;
+/// - `expired-cursor`: a stored cursor is answered `CursorExpired` once;
+/// - `flaky`: the first pull of each page fails with a retryable error;
+/// - `rotate`: sign-in rotates the secret through the credential store.
+pub struct Fake;
+
+#[async_trait]
+impl Connector for Fake {
+    type Config = FakeConfig;
+
+    fn from_config(_: FakeConfig, _: &ProviderContext) -> Result<Self, ConfigError> {
+        Ok(Fake)
+    }
+
+    fn validate_credentials(&self, secret: &SecretString) -> Result<(), ConfigError> {
+        if secret.expose_secret().is_empty() {
+            return Err(ConfigError::invalid("secret", "empty"));
+        }
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        credentials: AccountCredentials,
+        store: Arc<dyn CredentialStore>,
+    ) -> Result<Box<dyn AccountSession>, ConnectorError> {
+        let id = credentials.account_id.clone();
+        if id == "reauth" {
+            return Err(ConnectorError::ReauthRequired {
+                message: "INVALID_GRANT".into(),
+            });
+        }
+        if id == "rotate" {
+            store
+                .save(
+                    &id,
+                    &SecretString::from(format!("{}+1", credentials.secret.expose_secret())),
+                )
+                .await?;
+        }
+        let total = id
+            .strip_prefix("ok-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3);
+        Ok(Box::new(FakeSession {
+            id,
+            total,
+            flaked: false,
+            expired_once: false,
+        }))
+    }
+}
+
+struct FakeSession {
+    id: String,
+    total: usize,
+    flaked: bool,
+    expired_once: bool,
+}
+
+pub fn purchase(n: usize, updated_at: DateTime<Utc>) -> Purchase {
+    let usd = bnpl_core::Currency::parse("USD").unwrap();
+    Purchase {
+        id: format!("p_{n:04}"),
+        merchant: "Fake Store".into(),
+        merchant_category: None,
+        amount: Money::new(1000, usd),
+        created_at: updated_at,
+        status: OrderStatus::Captured,
+        captured_minor: 1000,
+        refunded_minor: 0,
+        plan: InstallmentPlan {
+            kind: PlanKind::PayIn30,
+            apr_bps: 0,
+            interest_minor: 0,
+            installments: vec![bnpl_core::Installment {
+                seq: 1,
+                due: updated_at.date_naive() + chrono::Days::new(30),
+                amount_minor: 1000,
+                reported_state: bnpl_core::ReportedInstallmentState::Scheduled,
+                paid_at: None,
+                late_fee_minor: 0,
+            }],
+        },
+        items: vec![],
+        return_: None,
+        dispute: None,
+        updated_at,
+    }
+}
+
+#[async_trait]
+impl AccountSession for FakeSession {
+    async fn pull(&mut self, stream: Stream, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+        if self.id == "expired-cursor" && cursor.is_some() && !self.expired_once {
+            self.expired_once = true;
+            return Err(ConnectorError::CursorExpired { stream });
+        }
+        if self.id == "flaky" && !self.flaked {
+            self.flaked = true;
+            return Err(ConnectorError::retryable("503 TEMPORARILY_UNAVAILABLE"));
+        }
+        self.flaked = false;
+        let start: usize = cursor.map(|c| c.parse().unwrap()).unwrap_or(0);
+        let end = (start + 2).min(self.total);
+        let t0: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        let records = match stream {
+            Stream::Purchases => Records::Purchases(
+                (start..end)
+                    .map(|n| purchase(n, t0 + chrono::Duration::minutes(n as i64)))
+                    .collect(),
+            ),
+            other => Records::empty(other).unwrap(),
+        };
+        Ok(Page {
+            caught_up: records.is_empty(),
+            records,
+            removed: vec![],
+            next_cursor: end.to_string(),
+        })
+    }
+
+    async fn snapshot(&mut self, stream: Stream) -> Result<SnapshotData, ConnectorError> {
+        assert_eq!(stream, Stream::Profile);
+        Ok(SnapshotData::Profile(bnpl_core::Profile {
+            name: Some(self.id.clone()),
+            email: None,
+            phone: None,
+            country: Some("US".into()),
+            membership_tier: None,
+            purchase_power: None,
+            refunds_to_balance: Some(true),
+            updated_at: "2026-06-01T00:00:00Z".parse().unwrap(),
+        }))
+    }
+}
+
+fn factory(
+    section: serde_json::Value,
+    context: &ProviderContext,
+) -> Result<Arc<dyn bnpl_core::ErasedConnector>, ConfigError> {
+    bnpl_core::connector::build::<Fake>(FAKE_ID, section, context)
+}
+
+bnpl_core::inventory::submit! {
+    ProviderRegistration {
+        id: FAKE_ID,
+        display_name: "Fake (tests only)",
+        markets: &["US"],
+        streams: &[Stream::Purchases, Stream::Profile],
+        status: ProviderStatus::Beta,
+        description: "scripted provider for the engine's own tests",
+        credential_fields: &[bnpl_core::CredentialField { name: "token", secret: true, help: "any text" }],
+        factory,
+    }
+}

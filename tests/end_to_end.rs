@@ -1,0 +1,204 @@
+//! Sandbox -> klarna-us connector -> sync engine -> store, compared row for
+//! row with the sandbox's own state after two rounds of changes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bnpl_core::{AccountStatus, ProviderContext};
+use bnpl_sandbox::{Sandbox, SandboxConfig};
+use bnpl_store::{AccountKey, Database};
+use bnpl_sync::{Engine, ProviderRuntime, RunReport, SyncSettings};
+use bnpl_tests::{databases, expected::mirror_from_sandbox};
+use secrecy::SecretString;
+
+async fn engine_for(sandbox: &Sandbox, db: Arc<dyn Database>, base_url: &str) -> Engine {
+    for c in sandbox.credentials() {
+        let secret =
+            serde_json::json!({ "refresh_token": c.refresh_token, "device_id": c.device_id });
+        db.put_account(
+            &AccountKey::new("klarna-us", c.account_id),
+            &SecretString::from(secret.to_string()),
+        )
+        .await
+        .unwrap();
+    }
+    bnpl_providers::registry().expect("registry complete");
+    let registration = bnpl_core::registry::find("klarna-us").unwrap();
+    let section = serde_json::json!({ "base_url": base_url, "page_size": 7 });
+    let connector = (registration.factory)(section, &ProviderContext::default()).unwrap();
+    Engine::new(
+        db,
+        vec![ProviderRuntime::new(registration, connector)],
+        SyncSettings::default(),
+    )
+}
+
+async fn assert_mirror_matches(
+    sandbox: &Sandbox,
+    db: &Arc<dyn Database>,
+    backend: &str,
+    round: &str,
+) {
+    for c in sandbox.credentials() {
+        let key = AccountKey::new("klarna-us", c.account_id.clone());
+        let mirror = db.mirror(&key).await.unwrap();
+        let truth = mirror_from_sandbox(&sandbox.state(&c.account_id).unwrap());
+        assert!(!truth.purchases.is_empty());
+        assert_eq!(
+            mirror.purchases, truth.purchases,
+            "{backend} {round} {key}: purchases"
+        );
+        assert_eq!(
+            mirror.card_transactions, truth.card_transactions,
+            "{backend} {round} {key}: card"
+        );
+        assert_eq!(
+            mirror.balance_entries, truth.balance_entries,
+            "{backend} {round} {key}: balance entries"
+        );
+        assert_eq!(
+            mirror.points_entries, truth.points_entries,
+            "{backend} {round} {key}: points entries"
+        );
+        assert_eq!(
+            mirror.deliveries, truth.deliveries,
+            "{backend} {round} {key}: deliveries"
+        );
+        assert_eq!(
+            mirror.balances, truth.balances,
+            "{backend} {round} {key}: balance"
+        );
+        assert_eq!(
+            mirror.points, truth.points,
+            "{backend} {round} {key}: points"
+        );
+        assert_eq!(
+            mirror.profile, truth.profile,
+            "{backend} {round} {key}: profile"
+        );
+    }
+}
+
+fn assert_clean(report: &RunReport) {
+    assert_eq!(report.failed_accounts(), 0, "{report}");
+    assert!(report.skipped.is_empty(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_matches_the_sandbox_after_two_rounds_of_changes() {
+    for target in databases::all().await {
+        let sandbox = Sandbox::new(SandboxConfig::default());
+        let running = sandbox
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let engine = engine_for(&sandbox, target.db.clone(), &running.base_url).await;
+
+        let first = engine.run_once().await.unwrap();
+        assert_clean(&first);
+        assert_mirror_matches(&sandbox, &target.db, target.name, "initial").await;
+
+        for round in ["after 9 days", "after 40 more days"] {
+            let days = if round.contains("40") { 40 } else { 9 };
+            let changes = sandbox.advance(chrono::Duration::days(days));
+            assert!(
+                changes.purchases_changed > 0,
+                "the sandbox must change something"
+            );
+            let delta = engine.run_once().await.unwrap();
+            assert_clean(&delta);
+            // The delta moves only what changed: fewer rows than the full sync.
+            assert!(
+                delta.total().upserted() < first.total().upserted(),
+                "{delta}"
+            );
+            assert_mirror_matches(&sandbox, &target.db, target.name, round).await;
+        }
+
+        // Nothing changed: a sync writes nothing.
+        let idle = engine.run_once().await.unwrap();
+        let delta_rows: u64 = idle
+            .accounts
+            .iter()
+            .flat_map(|a| &a.streams)
+            .filter(|(s, _)| s.is_delta())
+            .map(|(_, r)| r.upserted())
+            .sum();
+        assert_eq!(delta_rows, 0, "{idle}");
+        running.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_stops_one_account_and_not_the_others() {
+    let target = databases::sqlite().await;
+    let sandbox = Sandbox::new(SandboxConfig::default());
+    let running = sandbox
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let engine = engine_for(&sandbox, target.db.clone(), &running.base_url).await;
+    let victim = sandbox.credentials()[0].account_id.clone();
+    sandbox.faults().revoke_grant(&victim);
+
+    let report = engine.run_once().await.unwrap();
+    assert_eq!(report.failed_accounts(), 1, "{report}");
+    let accounts = target.db.accounts(None).await.unwrap();
+    for a in &accounts {
+        if a.key.account_id == victim {
+            assert_eq!(a.status, AccountStatus::ReauthRequired);
+            assert!(
+                a.status_reason
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("INVALID_GRANT"),
+                "{:?}",
+                a.status_reason
+            );
+        } else {
+            assert_eq!(a.status, AccountStatus::Active);
+            let mirror = target.db.mirror(&a.key).await.unwrap();
+            assert!(!mirror.purchases.is_empty());
+        }
+    }
+    // The next run skips the account and says why, instead of failing again.
+    let next = engine.run_once().await.unwrap();
+    assert_eq!(next.failed_accounts(), 0, "{next}");
+    assert_eq!(next.skipped.len(), 1);
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_server_errors_and_expired_cursors_are_absorbed() {
+    let target = databases::sqlite().await;
+    let sandbox = Sandbox::new(SandboxConfig::default());
+    let running = sandbox
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let engine = engine_for(&sandbox, target.db.clone(), &running.base_url).await;
+    engine.run_once().await.unwrap();
+
+    sandbox.advance(chrono::Duration::days(5));
+    sandbox
+        .faults()
+        .fail_next(1, 429, "TOO_MANY_REQUESTS", Some(1));
+    sandbox
+        .faults()
+        .fail_next(1, 503, "TEMPORARILY_UNAVAILABLE", None);
+    sandbox.faults().expire_cursors();
+    sandbox.faults().expire_access_tokens();
+    let report = engine.run_once().await.unwrap();
+    assert_clean(&report);
+    assert!(report.total().retries >= 2, "{report}");
+    assert!(
+        report
+            .accounts
+            .iter()
+            .flat_map(|a| &a.streams)
+            .any(|(_, s)| s.restarted),
+        "{report}"
+    );
+    assert_mirror_matches(&sandbox, &target.db, "sqlite", "after faults").await;
+    running.shutdown().await;
+}
