@@ -26,11 +26,14 @@ async fn engine_for(sandbox: &Sandbox, db: Arc<dyn Database>, base_url: &str) ->
     let registration = bnpl_core::registry::find("klarna-us").unwrap();
     let section = serde_json::json!({ "base_url": base_url, "page_size": 7 });
     let connector = (registration.factory)(section, &ProviderContext::default()).unwrap();
+    // The mirror's clock is the sandbox's, as a real mirror's is the provider's present.
+    let clock = sandbox.clone();
     Engine::new(
         db,
         vec![ProviderRuntime::new(registration, connector)],
         SyncSettings::default(),
     )
+    .with_clock(Arc::new(move || clock.now()))
 }
 
 async fn assert_mirror_matches(
@@ -82,6 +85,10 @@ async fn assert_mirror_matches(
 fn assert_clean(report: &RunReport) {
     assert_eq!(report.failed_accounts(), 0, "{report}");
     assert!(report.skipped.is_empty(), "{report}");
+    // Clean sandbox data reconciles: every snapshot equals its entries.
+    for a in &report.accounts {
+        assert_eq!(a.reconciliation_gaps, 0, "{}: {report}", a.account);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,4 +208,108 @@ async fn rate_limits_server_errors_and_expired_cursors_are_absorbed() {
     );
     assert_mirror_matches(&sandbox, &target.db, "sqlite", "after faults").await;
     running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_finds_a_planted_gap_and_none_on_clean_data() {
+    for target in databases::all().await {
+        let sandbox = Sandbox::new(SandboxConfig::default());
+        let running = sandbox
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let engine = engine_for(&sandbox, target.db.clone(), &running.base_url).await;
+        assert_clean(&engine.run_once().await.unwrap());
+        assert!(
+            target.db.reconciliation_gaps().await.unwrap().is_empty(),
+            "{}",
+            target.name
+        );
+
+        // Plant a balance snapshot one cent off what the entries sum to.
+        let key = AccountKey::new("klarna-us", sandbox.credentials()[1].account_id.clone());
+        let mirror = target.db.mirror(&key).await.unwrap();
+        let mut wrong = mirror.balances[0].clone();
+        wrong.amount.minor += 1;
+        wrong.as_of += chrono::Duration::seconds(1);
+        target
+            .db
+            .apply_snapshot(
+                &key,
+                &bnpl_core::SnapshotData::Balance(vec![wrong]),
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        let checks = target.db.reconcile(&key, chrono::Utc::now()).await.unwrap();
+        let balance = checks.iter().find(|c| c.kind == "balance").unwrap();
+        assert_eq!(balance.gap_minor, 1, "{}", target.name);
+        let gaps = target.db.reconciliation_gaps().await.unwrap();
+        assert_eq!(gaps.len(), 1, "{}: {gaps:?}", target.name);
+        assert_eq!(
+            (gaps[0].account.clone(), gaps[0].gap_minor),
+            (key.clone(), 1)
+        );
+        running.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_moves_installments_to_due_and_late_and_history_says_why() {
+    for target in databases::all().await {
+        let sandbox = Sandbox::new(SandboxConfig::default());
+        let running = sandbox
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let engine = engine_for(&sandbox, target.db.clone(), &running.base_url).await;
+        engine.run_once().await.unwrap();
+        let db = &target.db;
+        // Find a scheduled installment and move the mirror's clock past it.
+        let open = db
+            .installments(
+                &bnpl_store::InstallmentFilter {
+                    open_only: true,
+                    ..Default::default()
+                },
+                sandbox.now().date_naive(),
+            )
+            .await
+            .unwrap();
+        let inst = open
+            .iter()
+            .find(|i| i.state == bnpl_core::InstallmentState::Scheduled)
+            .expect("a scheduled installment");
+        let at = |d: chrono::NaiveDate| d.and_hms_opt(12, 0, 0).unwrap().and_utc();
+        db.refresh_states(sandbox.now().date_naive(), at(sandbox.now().date_naive()))
+            .await
+            .unwrap();
+        db.refresh_states(inst.due, at(inst.due)).await.unwrap();
+        db.refresh_states(
+            inst.due + chrono::Days::new(8),
+            at(inst.due + chrono::Days::new(8)),
+        )
+        .await
+        .unwrap();
+        let history = db
+            .installment_history(&inst.account, &inst.purchase_id, inst.seq)
+            .await
+            .unwrap();
+        let clock: Vec<(&str, &str)> = history
+            .iter()
+            .filter(|h| h.cause == "clock")
+            .map(|h| (h.from_state.as_str(), h.to_state.as_str()))
+            .collect();
+        assert_eq!(
+            clock,
+            vec![("scheduled", "due"), ("due", "late")],
+            "{}: {history:?}",
+            target.name
+        );
+        assert_eq!(
+            history.last().unwrap().changed_at,
+            at(inst.due + chrono::Days::new(8))
+        );
+        running.shutdown().await;
+    }
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::{env, fs};
 
 fn main() {
+    // The folders (a new migration) and every file (an edited one).
     println!("cargo:rerun-if-changed=../../schema");
+    println!("cargo:rerun-if-changed=../../schema/sqlite");
+    println!("cargo:rerun-if-changed=../../schema/postgres");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema");
     let mut out = String::new();
     for backend in ["sqlite", "postgres"] {
@@ -27,8 +30,8 @@ fn main() {
                         path.display()
                     )
                 });
-            let abs = path.canonicalize().expect("canonical migration path");
-            files.push((version, description, abs.display().to_string()));
+            println!("cargo:rerun-if-changed=../../schema/{backend}/{name}");
+            files.push((version, description, format!("{backend}/{name}")));
         }
         files.sort();
         if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -43,7 +46,9 @@ fn main() {
         for (version, description, path) in files {
             writeln!(
                 out,
-                "    ({version}, {description:?}, include_str!({path:?})),"
+                // Relative to this crate, not an absolute path: a target
+                // directory shared by two checkouts must not read the other's files.
+                "    ({version}, {description:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../../schema/{path}\"))),"
             )
             .unwrap();
         }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod context;
 mod logging;
+mod obligations;
 mod progress;
 mod table;
 
@@ -37,6 +38,11 @@ enum Command {
     Accounts(commands::accounts::Command),
     /// Sync every enabled account: once, or continuously at each stream's cadence.
     Sync(commands::sync::Args),
+    /// PSD2 consents (klarna-eu): create with the holder's approval, refresh, revoke.
+    #[command(subcommand)]
+    Consent(commands::consent::Command),
+    /// Backfill an account from the provider's native export files (CSV).
+    Import(commands::import::Args),
     /// Serve the built-in provider sandbox on loopback.
     Sandbox(commands::sandbox::Args),
     /// Mirror sandbox accounts into a fresh database and show what you get.
@@ -47,8 +53,17 @@ enum Command {
     Summary(commands::views::SummaryArgs),
     /// Purchases with their plans.
     Purchases(commands::views::PurchasesArgs),
+    /// Deposit balances and cashback points per account.
+    Balance(commands::views::BalanceArgs),
+    /// Every recorded change of one installment: when, why, from what to what.
+    History(commands::views::HistoryArgs),
     /// Write upcoming installments as an iCalendar (.ics) file.
     Calendar(commands::calendar::Args),
+    /// Benchmark: sync a sandbox of a given size and measure every phase.
+    Bench(commands::bench::Args),
+    /// The sandbox child process of `bnpl bench` (driven over stdin).
+    #[command(hide = true)]
+    BenchSandbox(commands::bench::SandboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,12 +90,18 @@ fn main() -> ExitCode {
             Command::Providers(args) => commands::providers::run(args),
             Command::Accounts(cmd) => commands::accounts::run(&config, cmd).await,
             Command::Sync(args) => commands::sync::run(&config, args).await,
+            Command::Consent(cmd) => commands::consent::run(&config, cmd).await,
+            Command::Import(args) => commands::import::run(&config, args).await,
             Command::Sandbox(args) => commands::sandbox::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Due(args) => commands::views::due(&config, args).await,
             Command::Summary(args) => commands::views::summary(&config, args).await,
             Command::Purchases(args) => commands::views::purchases(&config, args).await,
+            Command::Balance(args) => commands::views::balance(&config, args).await,
+            Command::History(args) => commands::views::history(&config, args).await,
             Command::Calendar(args) => commands::calendar::run(&config, args).await,
+            Command::Bench(args) => commands::bench::run(args).await,
+            Command::BenchSandbox(args) => commands::bench::serve_child(args).await,
         }
     });
     match result {

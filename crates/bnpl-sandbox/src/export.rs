@@ -34,22 +34,34 @@ fn finish(w: csv::Writer<Vec<u8>>) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn export(a: &Account) -> SandboxExport {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record([
-        "purchase_id",
-        "created_at",
-        "merchant",
-        "amount",
-        "currency",
-        "plan",
-        "status",
-        "installment_seq",
-        "installment_due",
-        "installment_amount",
-        "installment_state",
-        "updated_at",
-    ]);
+const PURCHASES_HEADER: [&str; 12] = [
+    "purchase_id",
+    "created_at",
+    "merchant",
+    "amount",
+    "currency",
+    "plan",
+    "status",
+    "installment_seq",
+    "installment_due",
+    "installment_amount",
+    "installment_state",
+    "updated_at",
+];
+
+const BALANCE_HEADER: [&str; 7] = [
+    "entry_id",
+    "occurred_at",
+    "kind",
+    "amount",
+    "currency",
+    "purchase_id",
+    "updated_at",
+];
+
+/// Writes one account's `purchases.csv` rows (no header); returns the rows written.
+fn write_purchases<W: std::io::Write>(w: &mut csv::Writer<W>, a: &Account) -> csv::Result<u64> {
+    let mut rows = 0;
     for p in by_id(&a.purchases) {
         let m = crate::catalog::merchant(p.merchant);
         let head = [
@@ -72,7 +84,8 @@ pub(crate) fn export(a: &Account) -> SandboxExport {
                 String::new(),
                 updated.clone(),
             ]);
-            let _ = w.write_record(&rec);
+            w.write_record(&rec)?;
+            rows += 1;
         }
         for i in &p.installments {
             let mut rec: Vec<String> = head.to_vec();
@@ -83,23 +96,18 @@ pub(crate) fn export(a: &Account) -> SandboxExport {
                 i.state.as_str().to_owned(),
                 updated.clone(),
             ]);
-            let _ = w.write_record(&rec);
+            w.write_record(&rec)?;
+            rows += 1;
         }
     }
-    let purchases_csv = finish(w);
+    Ok(rows)
+}
 
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record([
-        "entry_id",
-        "occurred_at",
-        "kind",
-        "amount",
-        "currency",
-        "purchase_id",
-        "updated_at",
-    ]);
+/// Writes one account's `balance.csv` rows (no header); returns the rows written.
+fn write_balance<W: std::io::Write>(w: &mut csv::Writer<W>, a: &Account) -> csv::Result<u64> {
+    let mut rows = 0;
     for e in by_id(&a.balance_entries) {
-        let _ = w.write_record([
+        w.write_record([
             ids::balance_id(e.id),
             fmt_ts(e.occurred_at),
             e.kind.as_str().to_owned(),
@@ -107,12 +115,75 @@ pub(crate) fn export(a: &Account) -> SandboxExport {
             CURRENCY.to_owned(),
             e.purchase_id.map(ids::purchase_id).unwrap_or_default(),
             fmt_ts(e.updated_at),
-        ]);
+        ])?;
+        rows += 1;
     }
+    Ok(rows)
+}
+
+pub(crate) fn export(a: &Account) -> SandboxExport {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(PURCHASES_HEADER);
+    let _ = write_purchases(&mut w, a);
+    let purchases_csv = finish(w);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(BALANCE_HEADER);
+    let _ = write_balance(&mut w, a);
     SandboxExport {
         purchases_csv,
         balance_csv: finish(w),
     }
+}
+
+/// What [`write_large_export`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LargeExport {
+    pub purchase_rows: u64,
+    pub balance_rows: u64,
+    /// Generated accounts whose rows were concatenated.
+    pub accounts: u32,
+}
+
+/// Purchases generated per account by [`write_large_export`].
+const PURCHASES_PER_GENERATED_ACCOUNT: usize = 200;
+
+/// Writes `purchases.csv` and `balance.csv` of at least `rows` purchase rows
+/// into `dir`, as one account's export: the sandbox's generated accounts one
+/// after another (their ids never collide), each written and dropped before
+/// the next is built, so memory stays flat whatever `rows` is.
+pub fn write_large_export(
+    dir: &std::path::Path,
+    rows: u64,
+    seed: u64,
+) -> std::io::Result<LargeExport> {
+    std::fs::create_dir_all(dir)?;
+    let open = |name: &str| -> std::io::Result<csv::Writer<std::io::BufWriter<std::fs::File>>> {
+        let file = std::fs::File::create(dir.join(name))?;
+        Ok(csv::Writer::from_writer(std::io::BufWriter::with_capacity(
+            1 << 16,
+            file,
+        )))
+    };
+    let mut purchases = open("purchases.csv")?;
+    let mut balance = open("balance.csv")?;
+    purchases.write_record(PURCHASES_HEADER)?;
+    balance.write_record(BALANCE_HEADER)?;
+    let start = crate::SandboxConfig::default().start.timestamp();
+    let mut out = LargeExport {
+        purchase_rows: 0,
+        balance_rows: 0,
+        accounts: 0,
+    };
+    while out.purchase_rows < rows {
+        let account =
+            crate::data::build_account(seed, out.accounts, PURCHASES_PER_GENERATED_ACCOUNT, start);
+        out.purchase_rows += write_purchases(&mut purchases, &account)?;
+        out.balance_rows += write_balance(&mut balance, &account)?;
+        out.accounts += 1;
+    }
+    purchases.flush()?;
+    balance.flush()?;
+    Ok(out)
 }
 
 #[cfg(test)]

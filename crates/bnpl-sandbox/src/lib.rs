@@ -51,7 +51,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use export::SandboxExport;
+pub use export::{LargeExport, SandboxExport, write_large_export};
 pub use faults::FaultInjector;
 
 use state::State;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use bnpl_core::{
     AccountStatus, BalanceEntry, BalanceSnapshot, CardTransaction, Delivery, InstallmentState,
-    Page, PointsEntry, PointsSnapshot, Profile, Purchase, SnapshotData, Stream,
+    Page, PointsEntry, PointsSnapshot, Profile, Purchase, Records, SnapshotData, Stream,
 };
 
 mod apply;
@@ -193,6 +193,56 @@ pub struct PurchaseSummary {
     pub outstanding_minor: i64,
 }
 
+/// One check of a snapshot against the sum of its ledger (`kind` is
+/// `balance` or `points`; `gap_minor` is snapshot minus entries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconciliationCheck {
+    pub account: AccountKey,
+    pub kind: String,
+    pub ledger: String,
+    pub currency: Option<String>,
+    pub snapshot_minor: i64,
+    pub entries_minor: i64,
+    pub gap_minor: i64,
+    pub as_of: DateTime<Utc>,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// One recorded change of an installment: its state, due date or amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    pub changed_at: DateTime<Utc>,
+    /// `provider_report` (a synced change) or `clock` (due or late by date).
+    pub cause: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub from_due: NaiveDate,
+    pub to_due: NaiveDate,
+    pub from_amount_minor: i64,
+    pub to_amount_minor: i64,
+}
+
+/// The PSD2 consent an account reads under (issue 4): what was granted and
+/// where it stands, stored beside the data. The consent id is a secret and is
+/// kept only in the account's encrypted credentials.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentRecord {
+    pub account: AccountKey,
+    /// How the data is reached: `psd2-ais`.
+    pub route: String,
+    /// The consent's `access` object as the bank reports it.
+    pub scope: serde_json::Value,
+    pub recurring: bool,
+    pub valid_until: NaiveDate,
+    pub frequency_per_day: u32,
+    /// Berlin Group `consentStatus` (`valid`, `expired`, `terminatedByTpp`, ...).
+    pub status: String,
+    pub last_action_date: Option<NaiveDate>,
+    /// Set by the store on first insert (ignored by [`Database::put_consent`]).
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Database: Send + Sync {
     /// Backend name for logs and reports (`sqlite`, `postgres`).
@@ -235,6 +285,18 @@ pub trait Database: Send + Sync {
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError>;
 
+    /// Writes records read from a provider's native export (`bnpl import`),
+    /// batch after batch, all in one transaction: with the same guard, history
+    /// and events as [`Database::apply_page`], but no stream's cursor is read
+    /// or moved. The first `Err` from `batches` rolls everything back and is
+    /// returned as is; the account must exist.
+    async fn import_records(
+        &self,
+        key: &AccountKey,
+        batches: &mut (dyn Iterator<Item = Result<Records, StoreError>> + Send),
+        synced_at: DateTime<Utc>,
+    ) -> Result<ApplyStats, StoreError>;
+
     /// Forgets a stream's cursor (the provider expired it); rows stay.
     async fn reset_cursor(&self, key: &AccountKey, stream: Stream) -> Result<(), StoreError>;
 
@@ -259,4 +321,33 @@ pub trait Database: Send + Sync {
     ) -> Result<Vec<InstallmentView>, StoreError>;
     async fn outstanding(&self) -> Result<Vec<OutstandingTotal>, StoreError>;
     async fn purchases(&self) -> Result<Vec<PurchaseSummary>, StoreError>;
+
+    // ---- the installment lifecycle (issue 3) ----
+
+    /// Materializes each installment's state at `today` (`due`, `late` by the
+    /// clock) and records every change the clock alone made, cause `clock`.
+    async fn refresh_states(&self, today: NaiveDate, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Compares the account's latest balance and points snapshots with the sum
+    /// of their entries, stores the checks and returns them.
+    async fn reconcile(
+        &self,
+        key: &AccountKey,
+        checked_at: DateTime<Utc>,
+    ) -> Result<Vec<ReconciliationCheck>, StoreError>;
+    /// The latest check of each ledger that found a gap.
+    async fn reconciliation_gaps(&self) -> Result<Vec<ReconciliationCheck>, StoreError>;
+    /// Every recorded change of one installment, oldest first.
+    async fn installment_history(
+        &self,
+        key: &AccountKey,
+        purchase_id: &str,
+        seq: u32,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    // ---- PSD2 consents (issue 4) ----
+
+    /// Inserts or replaces the consent record of an existing account.
+    async fn put_consent(&self, record: &ConsentRecord) -> Result<(), StoreError>;
+    /// The stored consent records, of one provider or all, by account.
+    async fn consents(&self, provider: Option<&str>) -> Result<Vec<ConsentRecord>, StoreError>;
 }

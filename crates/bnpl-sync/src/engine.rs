@@ -161,6 +161,11 @@ impl Engine {
 
         let mut reports = reports;
         reports.sort_by(|a, b| a.account.cmp(&b.account));
+        // The clock moves installments to due and late even when no page did.
+        let now = (self.clock)();
+        if let Err(e) = self.db.refresh_states(now.date_naive(), now).await {
+            tracing::error!(error = %e, "could not refresh installment states");
+        }
         let report = RunReport {
             started_at,
             finished_at: (self.clock)(),
@@ -293,7 +298,37 @@ impl Engine {
                 break;
             }
         }
+        self.reconcile(&mut report).await;
         report
+    }
+
+    /// Once every stream of the account caught up in this run, its snapshots
+    /// must equal the sum of their entries; a gap is stored and reported.
+    async fn reconcile(&self, report: &mut AccountReport) {
+        let all_ok =
+            report.error.is_none() && report.streams.iter().all(|(_, s)| s.error.is_none());
+        let ledgers_read = report
+            .streams
+            .iter()
+            .any(|(s, _)| matches!(s, Stream::Balance | Stream::Points));
+        if !all_ok || !ledgers_read {
+            return;
+        }
+        match self.db.reconcile(&report.account, (self.clock)()).await {
+            Ok(checks) => {
+                for c in checks.iter().filter(|c| c.gap_minor != 0) {
+                    tracing::warn!(
+                        account = %report.account, kind = %c.kind, ledger = %c.ledger,
+                        snapshot = c.snapshot_minor, entries = c.entries_minor, gap = c.gap_minor,
+                        "reconciliation gap"
+                    );
+                    report.reconciliation_gaps += 1;
+                }
+            }
+            Err(e) => {
+                tracing::error!(account = %report.account, error = %e, "reconciliation failed")
+            }
+        }
     }
 
     async fn account_failed(&self, key: &AccountKey, error: &ConnectorError) {

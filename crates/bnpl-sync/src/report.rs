@@ -33,6 +33,8 @@ pub struct AccountReport {
     pub streams: Vec<(Stream, StreamReport)>,
     /// An error that stopped the whole account (sign-in failed, re-auth required).
     pub error: Option<String>,
+    /// Snapshots that did not equal the sum of their entries after this run.
+    pub reconciliation_gaps: u64,
 }
 
 impl AccountReport {
@@ -41,6 +43,7 @@ impl AccountReport {
             account,
             streams: Vec::new(),
             error: None,
+            reconciliation_gaps: 0,
         }
     }
 

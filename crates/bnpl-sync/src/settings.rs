@@ -184,7 +184,8 @@ impl Settings {
                 config::Environment::with_prefix("BNPL")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .source(Some(settings_variables(std::env::vars()))),
             );
         let raw = builder
             .build()
@@ -288,6 +289,22 @@ impl Settings {
     }
 }
 
+/// The `BNPL_*` variables that are settings. Others share the prefix without
+/// being settings (`BNPL_CONFIG`, `BNPL_REFRESH_TOKEN`, test variables) and
+/// must not turn into unknown keys.
+fn settings_variables(
+    vars: impl Iterator<Item = (String, String)>,
+) -> std::collections::HashMap<String, String> {
+    const KEYS: [&str; 4] = ["DATABASE_URL", "SECRET_KEY_FILE", "SYNC__", "PROVIDERS__"];
+    vars.filter(|(name, _)| {
+        name.strip_prefix("BNPL_").is_some_and(|rest| {
+            KEYS.iter()
+                .any(|k| rest.to_ascii_uppercase().starts_with(k))
+        })
+    })
+    .collect()
+}
+
 fn split_section(
     key: &str,
     section: &serde_json::Value,
@@ -315,6 +332,25 @@ fn split_section(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_settings_variables_are_read_from_the_environment() {
+        let vars = [
+            ("BNPL_DATABASE_URL", "postgres://x"),
+            ("BNPL_PROVIDERS__KLARNA_US__ENABLED", "true"),
+            ("BNPL_TEST_POSTGRES_URL", "postgres://y"),
+            ("BNPL_CONFIG", "other.toml"),
+            ("BNPL_REFRESH_TOKEN", "rt"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let mut kept: Vec<String> = settings_variables(vars.into_iter()).into_keys().collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            ["BNPL_DATABASE_URL", "BNPL_PROVIDERS__KLARNA_US__ENABLED"]
+        );
+    }
 
     #[test]
     fn defaults_apply_without_a_file() {

@@ -70,6 +70,7 @@ impl Connector for Fake {
             total,
             flaked: false,
             expired_once: false,
+            served: false,
         }))
     }
 }
@@ -79,6 +80,7 @@ struct FakeSession {
     total: usize,
     flaked: bool,
     expired_once: bool,
+    served: bool,
 }
 
 pub fn purchase(n: usize, updated_at: DateTime<Utc>) -> Purchase {
@@ -119,6 +121,11 @@ impl AccountSession for FakeSession {
             self.expired_once = true;
             return Err(ConnectorError::CursorExpired { stream });
         }
+        // `crash`: the connection dies for good after the first page of this session.
+        if self.id == "crash" && self.served {
+            return Err(ConnectorError::permanent("connection reset"));
+        }
+        self.served = true;
         if self.id == "flaky" && !self.flaked {
             self.flaked = true;
             return Err(ConnectorError::retryable("503 TEMPORARILY_UNAVAILABLE"));
@@ -175,5 +182,130 @@ bnpl_core::inventory::submit! {
         description: "scripted provider for the engine's own tests",
         credential_fields: &[bnpl_core::CredentialField { name: "token", secret: true, help: "any text" }],
         factory,
+    }
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use std::sync::Arc;
+
+    use bnpl_core::{AccountStatus, Stream};
+    use bnpl_store::{AccountKey, Database, SecretCipher};
+    use secrecy::SecretString;
+
+    use crate::{Engine, Settings};
+
+    async fn setup(accounts: &[&str]) -> (Engine, Arc<dyn Database>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let db: Arc<dyn Database> = Arc::from(
+            bnpl_store::open(&url, SecretCipher::from_key_bytes([1; 32]))
+                .await
+                .unwrap(),
+        );
+        for a in accounts {
+            db.put_account(
+                &AccountKey::new("fake", *a),
+                &SecretString::from("s".to_string()),
+            )
+            .await
+            .unwrap();
+        }
+        let settings =
+            Settings::from_toml("[providers.fake]\nenabled = true\n[sync.retry]\nbase_delay = 1\n")
+                .unwrap();
+        let (providers, _) = settings.providers(&Default::default()).unwrap();
+        (
+            Engine::new(db.clone(), providers, settings.sync.clone()),
+            db,
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_pages_loses_nothing_and_the_next_run_resumes() {
+        let (engine, db, _dir) = setup(&["crash"]).await;
+        let key = AccountKey::new("fake", "crash");
+        let first = engine.run_once().await.unwrap();
+        assert!(
+            first.accounts[0]
+                .stream(Stream::Purchases)
+                .unwrap()
+                .error
+                .is_some(),
+            "{first}"
+        );
+        // The first page and its cursor were committed together.
+        assert_eq!(db.mirror(&key).await.unwrap().purchases.len(), 2);
+        let state = db.accounts(None).await.unwrap().remove(0);
+        let purchases = state
+            .streams
+            .iter()
+            .find(|s| s.stream == Stream::Purchases)
+            .unwrap();
+        assert_eq!(purchases.cursor.as_deref(), Some("2"));
+        // The next run starts after that cursor: it reads only the rest.
+        let second = engine.run_once().await.unwrap();
+        let report = second.accounts[0].stream(Stream::Purchases).unwrap();
+        assert_eq!((report.inserted, report.unchanged), (1, 0), "{second}");
+        assert_eq!(db.mirror(&key).await.unwrap().purchases.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn one_account_failing_never_stops_the_others() {
+        let (engine, db, _dir) =
+            setup(&["reauth", "ok-5", "flaky", "expired-cursor", "rotate"]).await;
+        let report = engine.run_once().await.unwrap();
+        assert_eq!(report.failed_accounts(), 1, "{report}");
+        for a in db.accounts(None).await.unwrap() {
+            let expected = if a.key.account_id == "reauth" {
+                AccountStatus::ReauthRequired
+            } else {
+                AccountStatus::Active
+            };
+            assert_eq!(a.status, expected, "{}", a.key);
+        }
+        let ok = db.mirror(&AccountKey::new("fake", "ok-5")).await.unwrap();
+        assert_eq!(ok.purchases.len(), 5);
+        let flaky = report
+            .accounts
+            .iter()
+            .find(|a| a.account.account_id == "flaky")
+            .unwrap();
+        assert!(
+            flaky.stream(Stream::Purchases).unwrap().retries >= 1,
+            "{report}"
+        );
+        // A rotated secret was persisted before use.
+        let rotated = db
+            .account_secret(&AccountKey::new("fake", "rotate"))
+            .await
+            .unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&rotated), "s+1");
+        // A stored cursor that expired restarts the stream once, and no row is duplicated.
+        let again = engine.run_once().await.unwrap();
+        let expired = again
+            .accounts
+            .iter()
+            .find(|a| a.account.account_id == "expired-cursor")
+            .unwrap();
+        let purchases = expired.stream(Stream::Purchases).unwrap();
+        assert!(purchases.restarted && purchases.error.is_none(), "{again}");
+        assert_eq!(
+            db.mirror(&AccountKey::new("fake", "expired-cursor"))
+                .await
+                .unwrap()
+                .purchases
+                .len(),
+            3
+        );
+        // The re-auth account is skipped with its reason, not retried.
+        assert!(
+            again
+                .skipped
+                .iter()
+                .any(|(k, why)| k.account_id == "reauth" && why.contains("INVALID_GRANT")),
+            "{again}"
+        );
     }
 }

@@ -61,7 +61,7 @@ pub fn render(rows: &[InstallmentView], stamp: DateTime<Utc>) -> String {
                 r.account.provider, r.account.account_id, r.purchase_id, r.seq
             ))
             .timestamp(stamp)
-            .all_day(r.due)
+            .starts(r.due)
             .summary(&format!(
                 "{amount} to {} ({})",
                 r.merchant, r.account.provider

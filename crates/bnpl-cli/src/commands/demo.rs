@@ -9,18 +9,23 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use bnpl_core::ProviderContext;
+use bnpl_provider_klarna_eu::{ConsentCredentials, KlarnaEuConfig, KlarnaEuConnector};
 use bnpl_sandbox::{Sandbox, SandboxConfig};
+use bnpl_sandbox_psd2::{Psd2Config, Psd2Sandbox};
 use bnpl_store::{AccountKey, Database, InstallmentFilter};
 use bnpl_sync::{Engine, ProviderRuntime, SyncSettings};
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
 
 use crate::commands::accounts::accounts_table;
-use crate::commands::views::{due_table, money, outstanding_table};
+use crate::commands::consent::{self, consents_table};
+use crate::commands::views::{due_table, money};
 use crate::context::open_database;
 use crate::table::Table;
 
 const DEFAULT_DB: &str = "bnpl-demo.db";
+/// The demo's EU account (klarna-eu over PSD2).
+const EU_ACCOUNT: &str = "eu-demo";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -63,6 +68,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "sandbox: Klarna US contract at {} (seed {})",
         running.base_url, args.seed
     );
+    // The EU bank (PSD2, Berlin Group) on its own port, on the same clock.
+    let psd2 = Psd2Sandbox::new(Psd2Config::new(args.seed, start));
+    let psd2_running = psd2.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    println!(
+        "sandbox: PSD2 bank (Berlin Group NextGenPSD2 AIS) at {}",
+        psd2_running.base_url
+    );
 
     let url = format!("sqlite://{}", db_path.display());
     let db = open_database(&url, &key_path).await?;
@@ -76,12 +88,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await?;
     }
 
+    let eu_runtime = add_eu_account(&db, &psd2, &psd2_running.base_url).await?;
+
     let registration = bnpl_core::registry::find("klarna-us")?;
     let section = serde_json::json!({ "base_url": running.base_url, "page_size": 10 });
     let connector = (registration.factory)(section, &ProviderContext::default())?;
     let engine = Engine::new(
         db.clone(),
-        vec![ProviderRuntime::new(registration, connector)],
+        vec![ProviderRuntime::new(registration, connector), eu_runtime],
         SyncSettings::default(),
     );
 
@@ -90,6 +104,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("{first}");
 
     let changes = sandbox.advance(chrono::Duration::days(args.advance_days));
+    psd2.advance(chrono::Duration::days(args.advance_days));
     // A rate limit on the way: the sync waits Retry-After and carries on.
     sandbox
         .faults()
@@ -114,6 +129,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         db_path.display()
     );
     running.shutdown().await;
+    psd2_running.shutdown().await;
     Ok(if first.failed_accounts() + second.failed_accounts() > 0 {
         ExitCode::from(2)
     } else {
@@ -162,9 +178,54 @@ async fn print_overview(db: &Arc<dyn Database>, today: chrono::NaiveDate) -> any
         .await?;
     print!("{}", due_table(&due).render());
 
+    println!("\n== PSD2 consents ==");
+    print!("{}", consents_table(&db.consents(None).await?).render());
+
+    println!("\n== balances (latest per account, ledger and type) ==");
+    let mut table = Table::new(["account", "ledger", "type", "amount", "as of"]).right(&[3]);
+    for account in db.accounts(None).await? {
+        for b in db.mirror(&account.key).await?.balances {
+            table.row(vec![
+                account.key.to_string(),
+                b.ledger.clone(),
+                b.balance_type.clone(),
+                b.amount.to_string(),
+                b.as_of.format("%Y-%m-%d %H:%M").to_string(),
+            ]);
+        }
+    }
+    print!("{}", table.render());
+
     println!("\n== outstanding per provider and currency ==");
-    print!("{}", outstanding_table(&db.outstanding().await?).render());
+    crate::commands::views::print_summary(db, today, false).await?;
     Ok(())
+}
+
+/// Adds the EU account: a consent already approved at the PSD2 sandbox, its
+/// credentials and consent record, and the klarna-eu connector reading the
+/// sandbox's clock (unattended reads: the demo's two syncs are within the
+/// consent's 4 a day).
+async fn add_eu_account(
+    db: &Arc<dyn Database>,
+    psd2: &Psd2Sandbox,
+    base_url: &str,
+) -> anyhow::Result<ProviderRuntime> {
+    let registration = bnpl_core::registry::find(bnpl_provider_klarna_eu::PROVIDER_ID)?;
+    let config = KlarnaEuConfig::new(base_url);
+    let consent_id = psd2.create_valid_consent();
+    let secret = SecretString::from(consent_id.clone());
+    let details = bnpl_provider_klarna_eu::consent_details(&config, &secret)
+        .await
+        .context("reading the demo consent")?;
+    let mut credentials = ConsentCredentials::new(consent_id);
+    credentials.frequency_per_day = Some(details.frequency_per_day);
+    let key = AccountKey::new(registration.id, EU_ACCOUNT);
+    db.put_account(&key, &credentials.to_secret()).await?;
+    db.put_consent(&consent::record(&key, &details)).await?;
+    let clock = psd2.clone();
+    let connector = KlarnaEuConnector::new(config, &ProviderContext::default())?
+        .with_clock(Arc::new(move || clock.now()));
+    Ok(ProviderRuntime::new(registration, Arc::new(connector)))
 }
 
 /// The demo owns its database: remove it and SQLite's side files.

@@ -1,6 +1,9 @@
 pub mod accounts;
+pub mod bench;
 pub mod calendar;
+pub mod consent;
 pub mod demo;
+pub mod import;
 pub mod providers;
 pub mod sandbox;
 pub mod sync;

@@ -28,12 +28,35 @@ pub struct DueArgs {
 
 #[derive(clap::Args)]
 pub struct SummaryArgs {
+    /// Evaluate as of this date instead of today (YYYY-MM-DD).
+    #[arg(long)]
+    today: Option<NaiveDate>,
     #[arg(long)]
     json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct PurchasesArgs {
+    /// Only purchases with this order status (captured, part_refunded, ...).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only purchases on this plan (pay_in_4, pay_in_30, financing_12, ...).
+    #[arg(long)]
+    plan: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct BalanceArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct HistoryArgs {
+    /// The installment as `bnpl due` shows it: PROVIDER/ACCOUNT/PURCHASE/SEQ.
+    installment: String,
     #[arg(long)]
     json: bool,
 }
@@ -73,7 +96,7 @@ pub async fn due(config: &ConfigPath, args: DueArgs) -> anyhow::Result<ExitCode>
 
 pub fn due_table(rows: &[bnpl_store::InstallmentView]) -> Table {
     let mut table =
-        Table::new(["due", "account", "merchant", "plan", "#", "amount", "state"]).right(&[4, 5]);
+        Table::new(["due", "installment", "merchant", "plan", "amount", "state"]).right(&[4]);
     for r in rows {
         let mut amount = money(r.amount_minor, &r.currency);
         if r.late_fee_minor > 0 {
@@ -81,10 +104,9 @@ pub fn due_table(rows: &[bnpl_store::InstallmentView]) -> Table {
         }
         table.row(vec![
             r.due.to_string(),
-            r.account.to_string(),
+            format!("{}/{}/{}", r.account, r.purchase_id, r.seq),
             r.merchant.clone(),
             r.plan.clone(),
-            r.seq.to_string(),
             amount,
             r.state.to_string(),
         ]);
@@ -94,44 +116,136 @@ pub fn due_table(rows: &[bnpl_store::InstallmentView]) -> Table {
 
 pub async fn summary(config: &ConfigPath, args: SummaryArgs) -> anyhow::Result<ExitCode> {
     let db = open_configured(&config.load()?).await?;
-    print_summary(&db, args.json).await?;
+    let today = args
+        .today
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    print_summary(&db, today, args.json).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn print_summary(db: &Arc<dyn Database>, json: bool) -> anyhow::Result<()> {
-    let totals = db.outstanding().await?;
+/// The obligations view: per provider and currency (never summed across
+/// currencies), what is owed, due within 7/14/30 days, late, and how many
+/// plans are stacked; a weekly cash-flow forecast; reconciliation gaps.
+pub async fn print_summary(
+    db: &Arc<dyn Database>,
+    today: NaiveDate,
+    json: bool,
+) -> anyhow::Result<()> {
+    let open = db
+        .installments(
+            &InstallmentFilter {
+                open_only: true,
+                ..Default::default()
+            },
+            today,
+        )
+        .await?;
+    let obligations = crate::obligations::obligations(&open, today);
+    let forecast = crate::obligations::weekly_forecast(&open, today, 8);
+    let gaps = db.reconciliation_gaps().await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&totals)?);
+        let doc = serde_json::json!({
+            "today": today,
+            "obligations": obligations,
+            "weekly_forecast": forecast,
+            "reconciliation_gaps": gaps,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    print!("{}", outstanding_table(&totals).render());
-    Ok(())
-}
-
-pub fn outstanding_table(totals: &[bnpl_store::OutstandingTotal]) -> Table {
     let mut table = Table::new([
         "provider",
         "currency",
         "outstanding",
-        "open installments",
+        "due 7d",
+        "due 14d",
+        "due 30d",
+        "late",
         "active plans",
     ])
-    .right(&[2, 3, 4]);
-    for t in totals {
+    .right(&[2, 3, 4, 5, 6, 7]);
+    for o in &obligations {
         table.row(vec![
-            t.provider.clone(),
-            t.currency.clone(),
-            money(t.outstanding_minor, &t.currency),
-            t.open_installments.to_string(),
-            t.active_plans.to_string(),
+            o.provider.clone(),
+            o.currency.clone(),
+            money(o.outstanding_minor, &o.currency),
+            money(o.due_7d_minor, &o.currency),
+            money(o.due_14d_minor, &o.currency),
+            money(o.due_30d_minor, &o.currency),
+            money(o.late_minor, &o.currency),
+            o.active_plans.to_string(),
         ]);
     }
-    table
+    print!("{}", table.render());
+    println!("\ncash-flow forecast (weeks from Monday; overdue in the first week):");
+    let mut weeks = Table::new(["week of", "currency", "amount", "installments"]).right(&[2, 3]);
+    for w in &forecast {
+        weeks.row(vec![
+            w.week_start.to_string(),
+            w.currency.clone(),
+            money(w.amount_minor, &w.currency),
+            w.installments.to_string(),
+        ]);
+    }
+    print!("{}", weeks.render());
+    if gaps.is_empty() {
+        println!(
+            "\nreconciliation: every balance and points snapshot equals the sum of its entries"
+        );
+    } else {
+        println!("\nreconciliation gaps (snapshot minus entries):");
+        let mut t = Table::new([
+            "account", "kind", "ledger", "snapshot", "entries", "gap", "as of",
+        ])
+        .right(&[3, 4, 5]);
+        for g in &gaps {
+            let cur = g.currency.as_deref().unwrap_or("");
+            let fmt = |v: i64| {
+                if cur.is_empty() {
+                    format!("{v} points")
+                } else {
+                    money(v, cur)
+                }
+            };
+            t.row(vec![
+                g.account.to_string(),
+                g.kind.clone(),
+                g.ledger.clone(),
+                fmt(g.snapshot_minor),
+                fmt(g.entries_minor),
+                fmt(g.gap_minor),
+                g.as_of.to_string(),
+            ]);
+        }
+        print!("{}", t.render());
+    }
+    Ok(())
 }
 
 pub async fn purchases(config: &ConfigPath, args: PurchasesArgs) -> anyhow::Result<ExitCode> {
     let db = open_configured(&config.load()?).await?;
-    let rows = db.purchases().await?;
+    if let Some(plan) = &args.plan {
+        bnpl_core::PlanKind::parse(plan).map_err(|e| anyhow::anyhow!("--plan: {e}"))?;
+    }
+    if let Some(status) = &args.status {
+        status.parse::<bnpl_core::OrderStatus>().map_err(|_| {
+            let known: Vec<&str> = bnpl_core::OrderStatus::variants()
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            anyhow::anyhow!(
+                "--status: unknown status {status:?}; known: {}",
+                known.join(", ")
+            )
+        })?;
+    }
+    let rows: Vec<_> = db
+        .purchases()
+        .await?
+        .into_iter()
+        .filter(|p| args.status.as_ref().is_none_or(|s| &p.status == s))
+        .filter(|p| args.plan.as_ref().is_none_or(|s| &p.plan == s))
+        .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -155,6 +269,93 @@ pub async fn purchases(config: &ConfigPath, args: PurchasesArgs) -> anyhow::Resu
             p.status.clone(),
             money(p.amount_minor, &p.currency),
             money(p.outstanding_minor, &p.currency),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn balance(config: &ConfigPath, args: BalanceArgs) -> anyhow::Result<ExitCode> {
+    let db = open_configured(&config.load()?).await?;
+    let mut rows = Vec::new();
+    for account in db.accounts(None).await? {
+        let mirror = db.mirror(&account.key).await?;
+        rows.push(serde_json::json!({
+            "account": account.key.to_string(),
+            "balances": mirror.balances,
+            "points": mirror.points,
+        }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(["account", "ledger", "type", "balance", "as of"]).right(&[3]);
+    for account in db.accounts(None).await? {
+        let mirror = db.mirror(&account.key).await?;
+        for b in &mirror.balances {
+            table.row(vec![
+                account.key.to_string(),
+                b.ledger.clone(),
+                b.balance_type.clone(),
+                b.amount.to_string(),
+                b.as_of.format("%Y-%m-%d %H:%M").to_string(),
+            ]);
+        }
+        if let Some(p) = &mirror.points {
+            table.row(vec![
+                account.key.to_string(),
+                "points".into(),
+                "cashback".into(),
+                format!("{} points", p.points),
+                p.as_of.format("%Y-%m-%d %H:%M").to_string(),
+            ]);
+        }
+    }
+    print!("{}", table.render());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn history(config: &ConfigPath, args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let parts: Vec<&str> = args.installment.split('/').collect();
+    let [provider, account, purchase, seq] = parts.as_slice() else {
+        anyhow::bail!(
+            "{:?}: expected PROVIDER/ACCOUNT/PURCHASE/SEQ as `bnpl due` shows it, e.g. klarna-us/kus_0001/p_8fa3c1/2",
+            args.installment
+        );
+    };
+    let seq: u32 = seq.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "{:?}: the installment number {seq:?} is not a whole number",
+            args.installment
+        )
+    })?;
+    let db = open_configured(&config.load()?).await?;
+    let key = bnpl_store::AccountKey::new(*provider, *account);
+    let entries = db.installment_history(&key, purchase, seq).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        println!(
+            "no recorded change for {} (unknown installment, or never changed)",
+            args.installment
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(["changed at", "cause", "state", "due", "amount"]);
+    for e in &entries {
+        let arrow = |a: String, b: String| if a == b { a } else { format!("{a} -> {b}") };
+        table.row(vec![
+            e.changed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            e.cause.clone(),
+            arrow(e.from_state.clone(), e.to_state.clone()),
+            arrow(e.from_due.to_string(), e.to_due.to_string()),
+            arrow(
+                e.from_amount_minor.to_string(),
+                e.to_amount_minor.to_string(),
+            ),
         ]);
     }
     print!("{}", table.render());

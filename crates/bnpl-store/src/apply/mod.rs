@@ -286,8 +286,37 @@ pub(crate) async fn apply_page<W: WriteTx + ?Sized>(
             page.records.stream()
         )));
     }
+    let stats = apply_rows(tx, account, table, &page.records, &page.removed, synced_at).await?;
+    tx.save_stream_sync(account, stream, Some(&page.next_cursor), stored(synced_at))
+        .await?;
+    Ok(stats)
+}
+
+/// Writes a batch of native-export records (`bnpl import`): the same guard,
+/// history and events as a page, but no cursor is read or moved.
+pub(crate) async fn apply_import<W: WriteTx + ?Sized>(
+    tx: &mut W,
+    account: i64,
+    batch: &Records,
+    synced_at: DateTime<Utc>,
+) -> Result<ApplyStats, StoreError> {
+    let stream = batch.stream();
+    let table = Table::of(stream)
+        .ok_or_else(|| StoreError::Invalid(format!("{stream} is a snapshot stream, not paged")))?;
+    apply_rows(tx, account, table, batch, &[], synced_at).await
+}
+
+/// The rows of a page (or an import batch) and its removals.
+async fn apply_rows<W: WriteTx + ?Sized>(
+    tx: &mut W,
+    account: i64,
+    table: Table,
+    batch: &Records,
+    removed: &[String],
+    synced_at: DateTime<Utc>,
+) -> Result<ApplyStats, StoreError> {
     let synced_at = stored(synced_at);
-    let rows = records(&page.records);
+    let rows = records(batch);
     let mut stats = ApplyStats::default();
 
     let ids: Vec<&str> = rows.iter().map(|r| r.id()).collect();
@@ -352,8 +381,8 @@ pub(crate) async fn apply_page<W: WriteTx + ?Sized>(
         }
     }
 
-    if !page.removed.is_empty() {
-        let ids: Vec<&str> = page.removed.iter().map(String::as_str).collect();
+    if !removed.is_empty() {
+        let ids: Vec<&str> = removed.iter().map(String::as_str).collect();
         for id in tx.remove(table, account, &ids).await? {
             stats.removed += 1;
             tx.insert_event(
@@ -370,8 +399,6 @@ pub(crate) async fn apply_page<W: WriteTx + ?Sized>(
         }
     }
 
-    tx.save_stream_sync(account, stream, Some(&page.next_cursor), synced_at)
-        .await?;
     Ok(stats)
 }
 

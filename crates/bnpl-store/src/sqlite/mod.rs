@@ -1,5 +1,7 @@
 //! The SQLite backend: one database file, WAL, foreign keys on.
 
+mod consents;
+mod lifecycle;
 mod read;
 mod write;
 
@@ -13,7 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use bnpl_core::{AccountStatus, Page, SnapshotData, Stream};
+use bnpl_core::{AccountStatus, Page, Records, SnapshotData, Stream};
 
 use crate::time::format_timestamp as ts;
 use crate::{
@@ -216,6 +218,24 @@ impl Database for SqliteStore {
         Ok(stats)
     }
 
+    async fn import_records(
+        &self,
+        key: &AccountKey,
+        batches: &mut (dyn Iterator<Item = Result<Records, StoreError>> + Send),
+        synced_at: DateTime<Utc>,
+    ) -> Result<ApplyStats, StoreError> {
+        let (_writing, mut tx) = self.begin_write().await?;
+        let account = read::account_id(&mut tx, key).await?;
+        let mut writer = write::Writer { conn: &mut tx };
+        let mut stats = ApplyStats::default();
+        for batch in batches {
+            // An error drops `tx`: nothing of the import is written.
+            stats.add(apply::apply_import(&mut writer, account, &batch?, synced_at).await?);
+        }
+        tx.commit().await?;
+        Ok(stats)
+    }
+
     async fn reset_cursor(&self, key: &AccountKey, stream: Stream) -> Result<(), StoreError> {
         let (_writing, mut tx) = self.begin_write().await?;
         let account = read::account_id(&mut tx, key).await?;
@@ -277,6 +297,51 @@ impl Database for SqliteStore {
 
     async fn purchases(&self) -> Result<Vec<PurchaseSummary>, StoreError> {
         read::purchases(&self.pool).await
+    }
+
+    async fn refresh_states(&self, today: NaiveDate, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let changed =
+            lifecycle::refresh_states(&mut tx, today, at, bnpl_core::lifecycle::DEFAULT_GRACE_DAYS)
+                .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn reconcile(
+        &self,
+        key: &AccountKey,
+        checked_at: DateTime<Utc>,
+    ) -> Result<Vec<crate::ReconciliationCheck>, StoreError> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let checks = lifecycle::reconcile(&mut tx, key, checked_at).await?;
+        tx.commit().await?;
+        Ok(checks)
+    }
+
+    async fn reconciliation_gaps(&self) -> Result<Vec<crate::ReconciliationCheck>, StoreError> {
+        lifecycle::gaps(&self.pool).await
+    }
+
+    async fn installment_history(
+        &self,
+        key: &AccountKey,
+        purchase_id: &str,
+        seq: u32,
+    ) -> Result<Vec<crate::HistoryEntry>, StoreError> {
+        lifecycle::history(&self.pool, key, purchase_id, seq).await
+    }
+
+    async fn put_consent(&self, record: &crate::ConsentRecord) -> Result<(), StoreError> {
+        let _writing = self.write_lock.lock().await;
+        consents::put(&self.pool, record).await
+    }
+
+    async fn consents(
+        &self,
+        provider: Option<&str>,
+    ) -> Result<Vec<crate::ConsentRecord>, StoreError> {
+        consents::list(&self.pool, provider).await
     }
 }
 

@@ -1,0 +1,84 @@
+//! The PSD2 consent record of each account (issue 4, `schema/postgres/0003_consents.sql`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+
+use crate::time::stored;
+use crate::{AccountKey, ConsentRecord, StoreError};
+
+pub(super) async fn put(pool: &PgPool, record: &ConsentRecord) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO consents (account_id, provider, route, scope, recurring, valid_until, \
+         frequency_per_day, status, last_action_date, created_at, updated_at) \
+         SELECT a.id, a.provider, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $10 FROM accounts a \
+         WHERE a.provider = $1 AND a.external_id = $2 \
+         ON CONFLICT (account_id) DO UPDATE SET route = excluded.route, scope = excluded.scope, \
+         recurring = excluded.recurring, valid_until = excluded.valid_until, \
+         frequency_per_day = excluded.frequency_per_day, status = excluded.status, \
+         last_action_date = excluded.last_action_date, updated_at = excluded.updated_at",
+    )
+    .bind(&record.account.provider)
+    .bind(&record.account.account_id)
+    .bind(&record.route)
+    .bind(record.scope.to_string())
+    .bind(record.recurring)
+    .bind(record.valid_until)
+    .bind(i32::try_from(record.frequency_per_day).unwrap_or(i32::MAX))
+    .bind(&record.status)
+    .bind(record.last_action_date)
+    .bind(stored(record.updated_at))
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::UnknownAccount(record.account.to_string()));
+    }
+    Ok(())
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    NaiveDate,
+    i32,
+    String,
+    Option<NaiveDate>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+pub(super) async fn list(
+    pool: &PgPool,
+    provider: Option<&str>,
+) -> Result<Vec<ConsentRecord>, StoreError> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT a.provider, a.external_id, c.route, c.scope::text, c.recurring, c.valid_until, \
+         c.frequency_per_day, c.status, c.last_action_date, c.created_at, c.updated_at \
+         FROM consents c JOIN accounts a ON a.id = c.account_id \
+         WHERE $1::text IS NULL OR a.provider = $1 ORDER BY a.provider, a.external_id",
+    )
+    .bind(provider)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ConsentRecord {
+                account: AccountKey::new(r.0, r.1),
+                route: r.2,
+                scope: serde_json::from_str(&r.3)
+                    .map_err(|e| StoreError::Corrupt(format!("consents.scope: {e}")))?,
+                recurring: r.4,
+                valid_until: r.5,
+                frequency_per_day: u32::try_from(r.6).map_err(|_| {
+                    StoreError::Corrupt(format!("consents.frequency_per_day {}", r.6))
+                })?,
+                status: r.7,
+                last_action_date: r.8,
+                created_at: r.9,
+                updated_at: r.10,
+            })
+        })
+        .collect()
+}
