@@ -182,19 +182,11 @@ async fn print_overview(db: &Arc<dyn Database>, today: chrono::NaiveDate) -> any
     print!("{}", consents_table(&db.consents(None).await?).render());
 
     println!("\n== balances (latest per account, ledger and type) ==");
-    let mut table = Table::new(["account", "ledger", "type", "amount", "as of"]).right(&[3]);
-    for account in db.accounts(None).await? {
-        for b in db.mirror(&account.key).await?.balances {
-            table.row(vec![
-                account.key.to_string(),
-                b.ledger.clone(),
-                b.balance_type.clone(),
-                b.amount.to_string(),
-                b.as_of.format("%Y-%m-%d %H:%M").to_string(),
-            ]);
-        }
-    }
-    print!("{}", table.render());
+    let mirrors = crate::commands::views::account_mirrors(db).await?;
+    print!(
+        "{}",
+        crate::commands::views::balances_table(&mirrors, false).render()
+    );
 
     println!("\n== outstanding per provider and currency ==");
     crate::commands::views::print_summary(db, today, false).await?;

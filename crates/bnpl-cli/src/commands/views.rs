@@ -277,34 +277,56 @@ pub async fn purchases(config: &ConfigPath, args: PurchasesArgs) -> anyhow::Resu
 
 pub async fn balance(config: &ConfigPath, args: BalanceArgs) -> anyhow::Result<ExitCode> {
     let db = open_configured(&config.load()?).await?;
-    let mut rows = Vec::new();
-    for account in db.accounts(None).await? {
-        let mirror = db.mirror(&account.key).await?;
-        rows.push(serde_json::json!({
-            "account": account.key.to_string(),
-            "balances": mirror.balances,
-            "points": mirror.points,
-        }));
-    }
+    let mirrors = account_mirrors(&db).await?;
     if args.json {
+        let rows: Vec<serde_json::Value> = mirrors
+            .iter()
+            .map(|(key, mirror)| {
+                serde_json::json!({
+                    "account": key.to_string(),
+                    "balances": mirror.balances,
+                    "points": mirror.points,
+                })
+            })
+            .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new(["account", "ledger", "type", "balance", "as of"]).right(&[3]);
+    print!("{}", balances_table(&mirrors, true).render());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every account with its mirror, read once.
+pub async fn account_mirrors(
+    db: &Arc<dyn Database>,
+) -> anyhow::Result<Vec<(bnpl_store::AccountKey, bnpl_store::AccountMirror)>> {
+    let mut out = Vec::new();
     for account in db.accounts(None).await? {
         let mirror = db.mirror(&account.key).await?;
+        out.push((account.key, mirror));
+    }
+    Ok(out)
+}
+
+/// The latest balance of each ledger and type, and the points when asked.
+pub fn balances_table(
+    mirrors: &[(bnpl_store::AccountKey, bnpl_store::AccountMirror)],
+    with_points: bool,
+) -> Table {
+    let mut table = Table::new(["account", "ledger", "type", "balance", "as of"]).right(&[3]);
+    for (key, mirror) in mirrors {
         for b in &mirror.balances {
             table.row(vec![
-                account.key.to_string(),
+                key.to_string(),
                 b.ledger.clone(),
                 b.balance_type.clone(),
                 b.amount.to_string(),
                 b.as_of.format("%Y-%m-%d %H:%M").to_string(),
             ]);
         }
-        if let Some(p) = &mirror.points {
+        if let Some(p) = mirror.points.as_ref().filter(|_| with_points) {
             table.row(vec![
-                account.key.to_string(),
+                key.to_string(),
                 "points".into(),
                 "cashback".into(),
                 format!("{} points", p.points),
@@ -312,8 +334,7 @@ pub async fn balance(config: &ConfigPath, args: BalanceArgs) -> anyhow::Result<E
             ]);
         }
     }
-    print!("{}", table.render());
-    Ok(ExitCode::SUCCESS)
+    table
 }
 
 pub async fn history(config: &ConfigPath, args: HistoryArgs) -> anyhow::Result<ExitCode> {
