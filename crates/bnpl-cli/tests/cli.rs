@@ -190,14 +190,63 @@ fn demo_then_due_summary_and_calendar_work_on_its_database() {
     )
     .unwrap();
 
-    let due = bnpl(dir.path(), &["due", "--within", "14d", "--json"]);
-    let rows: serde_json::Value = serde_json::from_slice(&due.stdout).unwrap();
-    assert!(!rows.as_array().unwrap().is_empty());
+    let due = bnpl(dir.path(), &["due", "--within", "14d", "--json", "--all"]);
+    let doc: serde_json::Value = serde_json::from_slice(&due.stdout).unwrap();
+    let rows = doc["installments"].as_array().unwrap();
+    assert!(!rows.is_empty());
     let today = chrono::Utc::now().date_naive();
-    for r in rows.as_array().unwrap() {
+    for r in rows {
         let d: chrono::NaiveDate = r["due"].as_str().unwrap().parse().unwrap();
         assert!(d <= today + chrono::Days::new(14), "{r}");
         assert_ne!(r["state"], "paid");
+    }
+    // The totals count every listed row, per currency; nothing more follows.
+    let totals = doc["totals"].as_array().unwrap();
+    for t in totals {
+        let listed: Vec<_> = rows
+            .iter()
+            .filter(|r| r["currency"] == t["currency"])
+            .collect();
+        assert_eq!(
+            t["installments"].as_u64().unwrap(),
+            listed.len() as u64,
+            "{t}"
+        );
+        let sum: i64 = listed
+            .iter()
+            .map(|r| r["amount_minor"].as_i64().unwrap())
+            .sum();
+        assert_eq!(t["amount_minor"].as_i64().unwrap(), sum, "{t}");
+    }
+    assert_eq!(doc["more"], 0);
+    assert_eq!(doc["next_after"], serde_json::Value::Null);
+    // Page by page with --after gives the same rows in the same order.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut a = vec!["due", "--within", "14d", "--json", "--limit", "2"];
+        if let Some(p) = &after {
+            a.extend(["--after", p.as_str()]);
+        }
+        let page: serde_json::Value = serde_json::from_slice(&bnpl(dir.path(), &a).stdout).unwrap();
+        paged.extend(page["installments"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+        assert!(paged.len() <= rows.len());
+    }
+    assert_eq!(&paged, rows);
+    // The table: totals, the first rows, and how many more.
+    let out = bnpl(dir.path(), &["due", "--within", "14d", "--limit", "1"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("overdue amount"), "{stdout}");
+    if rows.len() > 1 {
+        assert!(
+            stdout.contains(&format!("{} more not shown", rows.len() - 1)),
+            "{stdout}"
+        );
     }
 
     let summary: serde_json::Value =

@@ -87,6 +87,17 @@ pub struct StreamState {
     pub next_allowed_at: Option<DateTime<Utc>>,
 }
 
+/// The outcome of one stream's sync attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAttempt {
+    pub stream: Stream,
+    pub at: DateTime<Utc>,
+    /// `None` when the stream caught up.
+    pub error: Option<String>,
+    /// The earliest time the provider allows the next attempt (a quota).
+    pub next_allowed_at: Option<DateTime<Utc>>,
+}
+
 /// What one write changed. `unchanged` counts rows that were already at least
 /// as new in the mirror (replays, overlaps, older versions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -160,6 +171,70 @@ pub struct InstallmentView {
     pub state: InstallmentState,
 }
 
+impl InstallmentView {
+    /// This row's place in the listing order, to ask for the page after it.
+    pub fn position(&self) -> InstallmentPosition {
+        InstallmentPosition {
+            due: self.due,
+            purchase_id: self.purchase_id.clone(),
+            provider: self.account.provider.clone(),
+            account_id: self.account.account_id.clone(),
+            seq: self.seq,
+        }
+    }
+}
+
+/// A place in the order [`Database::installments`] lists rows in: due date,
+/// purchase external id, provider, account external id, installment number
+/// (text in byte order). A keyset for paging: the next page starts strictly
+/// after it, so rows inserted or removed meanwhile never shift a page.
+///
+/// Written as `DUE/PROVIDER/ACCOUNT/PURCHASE/SEQ`, e.g.
+/// `2026-03-01/klarna-us/kus_0001/p_8fa3c1/2` (the `bnpl due` installment
+/// column prefixed by the due date).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallmentPosition {
+    pub due: NaiveDate,
+    pub purchase_id: String,
+    pub provider: String,
+    pub account_id: String,
+    pub seq: u32,
+}
+
+impl std::fmt::Display for InstallmentPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}/{}",
+            self.due, self.provider, self.account_id, self.purchase_id, self.seq
+        )
+    }
+}
+
+impl std::str::FromStr for InstallmentPosition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let [due, provider, account, purchase, seq] = parts.as_slice() else {
+            return Err(format!(
+                "{s:?}: expected DUE/PROVIDER/ACCOUNT/PURCHASE/SEQ, e.g. 2026-03-01/klarna-us/kus_0001/p_8fa3c1/2"
+            ));
+        };
+        Ok(InstallmentPosition {
+            due: due
+                .parse()
+                .map_err(|e| format!("{s:?}: {due:?} is not a date (YYYY-MM-DD): {e}"))?,
+            provider: provider.to_string(),
+            account_id: account.to_string(),
+            purchase_id: purchase.to_string(),
+            seq: seq
+                .parse()
+                .map_err(|_| format!("{s:?}: {seq:?} is not an installment number"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct InstallmentFilter {
     pub provider: Option<String>,
@@ -167,6 +242,23 @@ pub struct InstallmentFilter {
     /// Only installments not yet paid or cancelled.
     pub open_only: bool,
     pub due_on_or_before: Option<NaiveDate>,
+    /// At most this many rows (a page); `None` returns every matching row.
+    pub limit: Option<u32>,
+    /// Only rows strictly after this position in the listing order: pass the
+    /// [`InstallmentView::position`] of a page's last row to get the next page.
+    pub after: Option<InstallmentPosition>,
+}
+
+/// What an installment filter matches, in one currency (never summed across
+/// currencies). Overdue: due before `today` and still open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallmentTotals {
+    pub currency: String,
+    pub installments: u64,
+    pub amount_minor: i64,
+    pub late_fee_minor: i64,
+    pub overdue_installments: u64,
+    pub overdue_amount_minor: i64,
 }
 
 /// Amount still owed on plans, per provider and currency (never summed across currencies).
@@ -310,6 +402,14 @@ pub trait Database: Send + Sync {
         next_allowed_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
+    /// Records the outcomes of several of an account's stream attempts in
+    /// one write (the engine's way: one transaction per account, not per stream).
+    async fn record_stream_attempts(
+        &self,
+        key: &AccountKey,
+        attempts: &[StreamAttempt],
+    ) -> Result<(), StoreError>;
+
     // ---- reads ----
 
     async fn mirror(&self, key: &AccountKey) -> Result<AccountMirror, StoreError>;
@@ -319,6 +419,14 @@ pub trait Database: Send + Sync {
         filter: &InstallmentFilter,
         today: NaiveDate,
     ) -> Result<Vec<InstallmentView>, StoreError>;
+    /// Per currency, the count and sums of what `filter` matches, computed by
+    /// the database; `limit` and `after` are ignored (the totals are of every
+    /// matching row). Sorted by currency.
+    async fn installment_totals(
+        &self,
+        filter: &InstallmentFilter,
+        today: NaiveDate,
+    ) -> Result<Vec<InstallmentTotals>, StoreError>;
     async fn outstanding(&self) -> Result<Vec<OutstandingTotal>, StoreError>;
     async fn purchases(&self) -> Result<Vec<PurchaseSummary>, StoreError>;
 

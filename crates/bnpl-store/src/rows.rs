@@ -16,8 +16,8 @@ use bnpl_core::{
 
 use crate::apply::StoredInstallment;
 use crate::{
-    AccountKey, AccountRecord, InstallmentView, OutstandingTotal, PurchaseSummary, StoreError,
-    StreamState,
+    AccountKey, AccountRecord, InstallmentTotals, InstallmentView, OutstandingTotal,
+    PurchaseSummary, StoreError, StreamState,
 };
 
 pub(crate) trait RowExt {
@@ -379,6 +379,17 @@ pub(crate) fn purchase_summary<R: RowExt>(r: &R) -> Result<PurchaseSummary, Stor
     })
 }
 
+pub(crate) fn installment_totals<R: RowExt>(r: &R) -> Result<InstallmentTotals, StoreError> {
+    Ok(InstallmentTotals {
+        currency: r.text("currency")?,
+        installments: count(r, "installments")?,
+        amount_minor: r.int("amount_minor")?,
+        late_fee_minor: r.int("late_fee_minor")?,
+        overdue_installments: count(r, "overdue_installments")?,
+        overdue_amount_minor: r.int("overdue_amount_minor")?,
+    })
+}
+
 fn count<R: RowExt>(r: &R, col: &str) -> Result<u64, StoreError> {
     let v = r.int(col)?;
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
@@ -420,5 +431,295 @@ mod tests {
             assert_eq!(open_reported_states().contains(&r.as_str()), early, "{r:?}");
         }
         assert_eq!(open_reported_states(), ["scheduled", "late", "paused"]);
+    }
+
+    #[test]
+    fn a_position_reads_back_what_it_prints() {
+        let p = crate::InstallmentPosition {
+            due: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            purchase_id: "p_8fa3c1".into(),
+            provider: "klarna-us".into(),
+            account_id: "kus_0001".into(),
+            seq: 2,
+        };
+        let text = p.to_string();
+        assert_eq!(text, "2026-03-01/klarna-us/kus_0001/p_8fa3c1/2");
+        assert_eq!(text.parse::<crate::InstallmentPosition>().unwrap(), p);
+        for bad in [
+            "",
+            "2026-03-01/klarna-us/kus_0001/p/x",
+            "x/a/b/c/1",
+            "2026-03-01/a/b/1",
+        ] {
+            assert!(bad.parse::<crate::InstallmentPosition>().is_err(), "{bad}");
+        }
+    }
+}
+
+/// The paging and totals contract of [`crate::Database::installments`] and
+/// [`crate::Database::installment_totals`], run by each backend's tests.
+#[cfg(test)]
+pub(crate) mod paging_contract {
+    use std::collections::BTreeMap;
+
+    use bnpl_core::{
+        Currency, Installment, InstallmentPlan, Money, OrderStatus, Page, PlanKind, Purchase,
+        Records, ReportedInstallmentState, Stream,
+    };
+    use chrono::{DateTime, Days, NaiveDate, Utc};
+    use secrecy::SecretString;
+
+    use crate::{AccountKey, Database, InstallmentFilter, InstallmentTotals, InstallmentView};
+
+    pub(crate) fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, 10).unwrap()
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-03-01T00:00:00Z".parse().unwrap()
+    }
+
+    /// Three accounts (two share an external id under different providers),
+    /// the same purchase ids in each, due dates crowded on a few days so
+    /// that every tie-breaker of the order is exercised; mixed states and
+    /// three currencies.
+    pub(crate) async fn fill(db: &dyn Database) -> Vec<AccountKey> {
+        let keys = vec![
+            AccountKey::new("klarna-us", "a"),
+            AccountKey::new("klarna-us", "b"),
+            AccountKey::new("affirm", "a"),
+        ];
+        let states = [
+            ReportedInstallmentState::Scheduled,
+            ReportedInstallmentState::Paid,
+            ReportedInstallmentState::Scheduled,
+            ReportedInstallmentState::Late,
+            ReportedInstallmentState::Paused,
+            ReportedInstallmentState::Cancelled,
+            ReportedInstallmentState::Scheduled,
+        ];
+        for (k, key) in keys.iter().enumerate() {
+            db.put_account(key, &SecretString::from("{}".to_string()))
+                .await
+                .unwrap();
+            let purchases: Vec<Purchase> = (0..40u32)
+                .map(|n| {
+                    let currency = ["USD", "EUR", "SEK"][(n as usize + k) % 3];
+                    let installments: Vec<Installment> = (1..=4u32)
+                        .map(|seq| {
+                            let state = states[((n * 4 + seq) as usize + k) % states.len()];
+                            // 2026-02-20 .. 2026-04-05: overdue, due today, ahead.
+                            let offset = u64::from((n % 5) * 3 + seq * 7 + (k as u32 % 2));
+                            Installment {
+                                seq,
+                                due: NaiveDate::from_ymd_opt(2026, 2, 12).unwrap()
+                                    + Days::new(offset),
+                                amount_minor: 1_000 + i64::from(n * 10 + seq),
+                                reported_state: state,
+                                paid_at: (state == ReportedInstallmentState::Paid).then(at),
+                                late_fee_minor: if state == ReportedInstallmentState::Late {
+                                    150
+                                } else {
+                                    0
+                                },
+                            }
+                        })
+                        .collect();
+                    let total: i64 = installments.iter().map(|i| i.amount_minor).sum();
+                    Purchase {
+                        // Ids that sort differently from their numbers.
+                        id: format!("p-{:x}", (n * 37) % 41),
+                        merchant: format!("Merchant {n}"),
+                        merchant_category: None,
+                        amount: Money::new(total, Currency::parse(currency).unwrap()),
+                        created_at: at(),
+                        status: OrderStatus::Captured,
+                        captured_minor: total,
+                        refunded_minor: 0,
+                        plan: InstallmentPlan {
+                            kind: PlanKind::PayIn4,
+                            apr_bps: 0,
+                            interest_minor: 0,
+                            installments,
+                        },
+                        items: Vec::new(),
+                        return_: None,
+                        dispute: None,
+                        updated_at: at(),
+                    }
+                })
+                .collect();
+            let page = Page {
+                records: Records::Purchases(purchases),
+                removed: Vec::new(),
+                next_cursor: "c1".into(),
+                caught_up: true,
+            };
+            db.apply_page(key, Stream::Purchases, &page, at())
+                .await
+                .unwrap();
+        }
+        keys
+    }
+
+    fn sort_key(v: &InstallmentView) -> (NaiveDate, &[u8], &[u8], &[u8], u32) {
+        (
+            v.due,
+            v.purchase_id.as_bytes(),
+            v.account.provider.as_bytes(),
+            v.account.account_id.as_bytes(),
+            v.seq,
+        )
+    }
+
+    /// The filters an API and `bnpl due` ask for.
+    pub(crate) fn filters() -> Vec<InstallmentFilter> {
+        let window = Some(today() + Days::new(14));
+        vec![
+            InstallmentFilter::default(),
+            InstallmentFilter {
+                open_only: true,
+                ..Default::default()
+            },
+            InstallmentFilter {
+                open_only: true,
+                due_on_or_before: window,
+                ..Default::default()
+            },
+            InstallmentFilter {
+                due_on_or_before: window,
+                ..Default::default()
+            },
+            InstallmentFilter {
+                provider: Some("klarna-us".into()),
+                open_only: true,
+                due_on_or_before: window,
+                ..Default::default()
+            },
+            InstallmentFilter {
+                provider: Some("affirm".into()),
+                account_id: Some("a".into()),
+                open_only: true,
+                due_on_or_before: window,
+                ..Default::default()
+            },
+            InstallmentFilter {
+                account_id: Some("a".into()),
+                ..Default::default()
+            },
+        ]
+    }
+
+    pub(crate) async fn paging_returns_every_row_once_in_order(db: &dyn Database) {
+        fill(db).await;
+        for filter in filters() {
+            let full = db.installments(&filter, today()).await.unwrap();
+            assert!(full.len() > 10, "{filter:?}: only {} rows", full.len());
+            assert!(
+                full.windows(2).all(|w| sort_key(&w[0]) < sort_key(&w[1])),
+                "{filter:?}: not strictly ordered"
+            );
+            for limit in [1, 2, 7, 50, 10_000] {
+                let mut paged: Vec<InstallmentView> = Vec::new();
+                let mut after = None;
+                for _ in 0..=full.len() + 1 {
+                    let page = db
+                        .installments(
+                            &InstallmentFilter {
+                                limit: Some(limit),
+                                after: after.clone(),
+                                ..filter.clone()
+                            },
+                            today(),
+                        )
+                        .await
+                        .unwrap();
+                    assert!(page.len() <= limit as usize);
+                    let last = page.last().map(InstallmentView::position);
+                    let short = page.len() < limit as usize;
+                    paged.extend(page);
+                    if short {
+                        break;
+                    }
+                    after = last;
+                }
+                assert_eq!(paged, full, "{filter:?}, pages of {limit}");
+            }
+            let none = InstallmentFilter {
+                limit: Some(0),
+                ..filter.clone()
+            };
+            assert!(db.installments(&none, today()).await.unwrap().is_empty());
+            // After the last row: nothing; unpaged after a row: the rest.
+            let last = full.last().unwrap().position();
+            let tail = |after, limit| InstallmentFilter {
+                after: Some(after),
+                limit,
+                ..filter.clone()
+            };
+            assert!(
+                db.installments(&tail(last, Some(5)), today())
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let mid = full[full.len() / 2].position();
+            assert_eq!(
+                db.installments(&tail(mid, None), today()).await.unwrap(),
+                full[full.len() / 2 + 1..]
+            );
+        }
+    }
+
+    pub(crate) async fn totals_equal_the_listed_rows_per_currency(db: &dyn Database) {
+        fill(db).await;
+        for filter in filters() {
+            let full = db.installments(&filter, today()).await.unwrap();
+            let mut expected: BTreeMap<String, InstallmentTotals> = BTreeMap::new();
+            for v in &full {
+                let t = expected
+                    .entry(v.currency.clone())
+                    .or_insert_with(|| InstallmentTotals {
+                        currency: v.currency.clone(),
+                        installments: 0,
+                        amount_minor: 0,
+                        late_fee_minor: 0,
+                        overdue_installments: 0,
+                        overdue_amount_minor: 0,
+                    });
+                t.installments += 1;
+                t.amount_minor += v.amount_minor;
+                t.late_fee_minor += v.late_fee_minor;
+                if v.due < today() {
+                    t.overdue_installments += 1;
+                    t.overdue_amount_minor += v.amount_minor;
+                }
+            }
+            let expected: Vec<InstallmentTotals> = expected.into_values().collect();
+            assert!(expected.iter().any(|t| t.overdue_installments > 0));
+            // Paging never changes the totals.
+            let paged = InstallmentFilter {
+                limit: Some(3),
+                after: full.first().map(InstallmentView::position),
+                ..filter.clone()
+            };
+            for f in [&filter, &paged] {
+                assert_eq!(
+                    db.installment_totals(f, today()).await.unwrap(),
+                    expected,
+                    "{f:?}"
+                );
+            }
+        }
+        let nothing = InstallmentFilter {
+            account_id: Some("nobody".into()),
+            ..Default::default()
+        };
+        assert!(
+            db.installment_totals(&nothing, today())
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

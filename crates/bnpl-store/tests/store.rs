@@ -216,8 +216,10 @@ async fn older_version_never_overwrites_newer(h: &Harness) {
         // Both orders inside one page.
         let newer_first = concat(vec![record(stream, "y", T2, 2), record(stream, "y", T1, 1)]);
         assert_eq!(apply(newer_first).await, stats(1, 0, 1, 0));
+        // A page is written in one statement per table: the older copy is
+        // dropped before it, so it counts as unchanged, not as a second write.
         let older_first = concat(vec![record(stream, "z", T1, 1), record(stream, "z", T2, 2)]);
-        assert_eq!(apply(older_first).await, stats(1, 1, 0, 0));
+        assert_eq!(apply(older_first).await, stats(1, 0, 1, 0));
 
         assert_eq!(apply(record(stream, "x", T3, 4)).await, stats(0, 1, 0, 0));
         let m = h.db.mirror(key).await.unwrap();
@@ -767,6 +769,7 @@ async fn installments_are_filtered_sorted_and_derived(h: &Harness) {
             account_id: Some("a".into()),
             open_only: true,
             due_on_or_before: Some(today),
+            ..Default::default()
         })
         .await,
         vec![

@@ -11,7 +11,7 @@ use bnpl_core::{
     AccountCredentials, AccountSession, AccountStatus, ConnectorError, CredentialStore, ErrorKind,
     Stream,
 };
-use bnpl_store::{AccountKey, AccountRecord, ApplyStats, Database, StoreError};
+use bnpl_store::{AccountKey, AccountRecord, ApplyStats, Database, StoreError, StreamAttempt};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use secrecy::SecretString;
@@ -248,6 +248,7 @@ impl Engine {
             }
         };
 
+        let mut attempts = Vec::with_capacity(streams.len());
         for &stream in streams {
             if !runtime.registration.streams.contains(&stream) {
                 continue;
@@ -280,22 +281,21 @@ impl Engine {
                 }
             };
             stream_report.error = stream_report.error.take().or(error);
-            if let Err(e) = self
-                .db
-                .record_stream_attempt(
-                    key,
-                    stream,
-                    (self.clock)(),
-                    stream_report.error.as_deref(),
-                    next_allowed,
-                )
-                .await
-            {
-                stream_report.error.get_or_insert_with(|| e.to_string());
-            }
+            attempts.push(StreamAttempt {
+                stream,
+                at: (self.clock)(),
+                error: stream_report.error.clone(),
+                next_allowed_at: next_allowed,
+            });
             report.streams.push((stream, stream_report));
             if matches!(after, AfterStream::StopAccount) {
                 break;
+            }
+        }
+        // One write for all of the account's attempts, not one per stream.
+        if let Err(e) = self.db.record_stream_attempts(key, &attempts).await {
+            for (_, stream_report) in &mut report.streams {
+                stream_report.error.get_or_insert_with(|| e.to_string());
             }
         }
         self.reconcile(&mut report).await;
@@ -382,11 +382,19 @@ impl Engine {
                     page.records.stream()
                 )));
             }
-            let stats = self
-                .db
-                .apply_page(key, stream, &page, (self.clock)())
-                .await
-                .map_err(store_error)?;
+            // Catching up costs one empty page per stream (the contract): when
+            // it leaves the cursor where it was, there is nothing to write.
+            let unchanged = page.records.is_empty()
+                && page.removed.is_empty()
+                && cursor.as_deref() == Some(page.next_cursor.as_str());
+            let stats = if unchanged {
+                ApplyStats::default()
+            } else {
+                self.db
+                    .apply_page(key, stream, &page, (self.clock)())
+                    .await
+                    .map_err(store_error)?
+            };
             report.pages += 1;
             report.inserted += stats.inserted;
             report.updated += stats.updated;

@@ -9,7 +9,8 @@
 //! Phases: initial full sync, delta sync after the sandbox clock moved until
 //! about `--change-fraction` of the purchases changed, the store ceiling (the
 //! same rows applied as pre-built pages into a fresh database, no network),
-//! and the read side (`installments()` over a 14-day window).
+//! and the read side (`bnpl due --within 14d`: totals and pages, and the
+//! whole unpaged window).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -370,10 +371,20 @@ struct ReadSide {
     max_ms: f64,
 }
 
+/// One read of the read phase.
+enum Read {
+    /// What `bnpl due` runs: the window's totals per currency and one page.
+    DuePage(InstallmentFilter),
+    /// `Database::installments` alone (a page when the filter has a limit).
+    List(InstallmentFilter),
+    /// `Database::installment_totals` alone.
+    Totals(InstallmentFilter),
+}
+
 async fn measure_reads(
     db: &Arc<dyn Database>,
     name: &str,
-    filter: &InstallmentFilter,
+    read: &Read,
     today: NaiveDate,
     calls: usize,
 ) -> anyhow::Result<ReadSide> {
@@ -381,7 +392,14 @@ async fn measure_reads(
     let mut rows = 0;
     for _ in 0..calls.max(1) {
         let t = Instant::now();
-        rows = db.installments(filter, today).await?.len();
+        rows = match read {
+            Read::DuePage(f) => crate::commands::views::due_page(db, f, today)
+                .await?
+                .rows
+                .len(),
+            Read::List(f) => db.installments(f, today).await?.len(),
+            Read::Totals(f) => db.installment_totals(f, today).await?.len(),
+        };
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
@@ -546,31 +564,55 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     drop(child);
     drop(engine);
 
-    // Read side: the 14-day window `bnpl due --within 14d` asks for, over
-    // every account, and the same for one account (the API's query).
+    // Read side: what `bnpl due --within 14d` does over every account (the
+    // totals per currency and the first page of 50), the next page by
+    // keyset, the totals alone, the whole unpaged window (what dumping
+    // everything costs), and one account's window (the API's query).
     let today = now.date_naive();
     let window = InstallmentFilter {
         open_only: true,
         due_on_or_before: Some(today + chrono::Days::new(14)),
         ..InstallmentFilter::default()
     };
-    let mut reads = vec![
-        measure_reads(
-            &db,
-            "due 14d, all accounts",
-            &window,
-            today,
-            args.read_calls,
-        )
-        .await?,
-    ];
+    let first = InstallmentFilter {
+        limit: Some(50),
+        ..window.clone()
+    };
+    let page_one = db.installments(&first, today).await?;
+    let mut plan = vec![(
+        "due 14d, all accounts: totals + first 50 (bnpl due)",
+        Read::DuePage(first.clone()),
+    )];
+    if let Some(last) = page_one.last() {
+        plan.push((
+            "due 14d, all accounts: next 50 by keyset",
+            Read::List(InstallmentFilter {
+                after: Some(last.position()),
+                ..first.clone()
+            }),
+        ));
+    }
+    plan.push((
+        "due 14d, all accounts: totals alone",
+        Read::Totals(window.clone()),
+    ));
+    plan.push((
+        "due 14d, all accounts: every row, unpaged",
+        Read::List(window.clone()),
+    ));
     if let Some(k) = keys.get(n / 2) {
-        let one = InstallmentFilter {
-            provider: Some(k.provider.clone()),
-            account_id: Some(k.account_id.clone()),
-            ..window.clone()
-        };
-        reads.push(measure_reads(&db, "due 14d, one account", &one, today, args.read_calls).await?);
+        plan.push((
+            "due 14d, one account: every row",
+            Read::List(InstallmentFilter {
+                provider: Some(k.provider.clone()),
+                account_id: Some(k.account_id.clone()),
+                ..window.clone()
+            }),
+        ));
+    }
+    let mut reads = Vec::with_capacity(plan.len());
+    for (name, read) in &plan {
+        reads.push(measure_reads(&db, name, read, today, args.read_calls).await?);
     }
 
     if !args.no_ceiling {

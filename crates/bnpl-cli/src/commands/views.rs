@@ -4,24 +4,49 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bnpl_core::{Currency, Money};
-use bnpl_store::{Database, InstallmentFilter};
+use bnpl_store::{
+    Database, InstallmentFilter, InstallmentPosition, InstallmentTotals, InstallmentView,
+};
 use chrono::NaiveDate;
 
 use crate::context::{ConfigPath, open_configured};
 use crate::table::Table;
 
 #[derive(clap::Args)]
+#[command(after_help = "\
+Prints, per currency, how many installments are open and due by the end of \
+the window and what they add up to (overdue ones apart), then the earliest \
+--limit of them, soonest first, and how many more there are. Amounts are \
+never added across currencies.
+
+To read page by page, pass the position the \"more\" line prints to --after: \
+the next page starts right after that installment, whatever was synced \
+meanwhile.")]
 pub struct DueArgs {
     /// How far ahead to look ("14d", "4w"); overdue installments always show.
     #[arg(long, default_value = "30d", value_parser = parse_days)]
     within: u64,
+    /// Only this provider's accounts (klarna-us, klarna-eu, ...).
     #[arg(long)]
     provider: Option<String>,
+    /// Only this account (the provider's account id, as `bnpl accounts` lists it).
     #[arg(long)]
     account: Option<String>,
     /// Evaluate as of this date instead of today (YYYY-MM-DD).
     #[arg(long)]
     today: Option<NaiveDate>,
+    /// List at most this many installments (the totals always count all of them).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    limit: u32,
+    /// List every installment of the window instead of the first --limit.
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
+    /// List only installments after this one, as the "more" line prints it:
+    /// DUE/PROVIDER/ACCOUNT/PURCHASE/SEQ.
+    #[arg(long, value_name = "POSITION")]
+    after: Option<InstallmentPosition>,
+    /// One JSON object: `totals` per currency, `installments` (the same page
+    /// as the table), `more` (how many follow, when known), `next_after`.
     #[arg(long)]
     json: bool,
 }
@@ -74,27 +99,123 @@ pub fn money(minor: i64, currency: &str) -> String {
     }
 }
 
+/// What `bnpl due` shows: the totals of the whole window per currency and
+/// one page of it (`filter.limit`, plus one row to tell whether more follow).
+/// Both statements run at once on their own connections.
+pub struct DuePage {
+    pub totals: Vec<InstallmentTotals>,
+    pub rows: Vec<InstallmentView>,
+    /// More rows follow the page.
+    pub has_more: bool,
+}
+
+pub async fn due_page(
+    db: &Arc<dyn Database>,
+    filter: &InstallmentFilter,
+    today: NaiveDate,
+) -> anyhow::Result<DuePage> {
+    let probe = InstallmentFilter {
+        limit: filter.limit.map(|n| n.saturating_add(1)),
+        ..filter.clone()
+    };
+    let (totals, mut rows) = tokio::try_join!(
+        db.installment_totals(filter, today),
+        db.installments(&probe, today)
+    )?;
+    let limit = filter.limit.map_or(usize::MAX, |n| n as usize);
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok(DuePage {
+        totals,
+        rows,
+        has_more,
+    })
+}
+
 pub async fn due(config: &ConfigPath, args: DueArgs) -> anyhow::Result<ExitCode> {
     let db = open_configured(&config.load()?).await?;
     let today = args
         .today
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let until = today + chrono::Days::new(args.within);
     let filter = InstallmentFilter {
         provider: args.provider,
         account_id: args.account,
         open_only: true,
-        due_on_or_before: Some(today + chrono::Days::new(args.within)),
+        due_on_or_before: Some(until),
+        limit: (!args.all).then_some(args.limit),
+        after: args.after.clone(),
     };
-    let rows = db.installments(&filter, today).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+    let page = due_page(&db, &filter, today).await?;
+    let total: u64 = page.totals.iter().map(|t| t.installments).sum();
+    // Exact from the totals on the first page; after --after, only whether
+    // more follow is known without counting what came before.
+    let more = if args.after.is_none() {
+        Some(total.saturating_sub(page.rows.len() as u64))
     } else {
-        print!("{}", due_table(&rows).render());
+        None
+    };
+    let next_after = page
+        .has_more
+        .then(|| page.rows.last().map(|r| r.position().to_string()))
+        .flatten();
+    if args.json {
+        let doc = serde_json::json!({
+            "today": today,
+            "due_on_or_before": until,
+            "totals": page.totals,
+            "installments": page.rows,
+            "more": more,
+            "next_after": next_after,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("open installments due by {until} (today {today}; overdue included): {total}");
+    if !page.totals.is_empty() {
+        print!("{}", totals_table(&page.totals).render());
+        println!();
+    }
+    if !page.rows.is_empty() {
+        print!("{}", due_table(&page.rows).render());
+    }
+    match (more, &next_after) {
+        (Some(n), Some(next)) if n > 0 => {
+            println!("{n} more not shown (--limit N, --all, or the next page with --after {next})")
+        }
+        (Some(n), None) if n > 0 => println!("{n} more not shown (--limit N or --all)"),
+        (None, Some(next)) => println!("more follow: the next page with --after {next}"),
+        (None, None) => println!("no more after this page"),
+        _ => {}
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn due_table(rows: &[bnpl_store::InstallmentView]) -> Table {
+/// The totals of `bnpl due`: one row per currency.
+pub fn totals_table(totals: &[InstallmentTotals]) -> Table {
+    let mut table = Table::new([
+        "currency",
+        "installments",
+        "amount",
+        "late fees",
+        "overdue",
+        "overdue amount",
+    ])
+    .right(&[1, 2, 3, 4, 5]);
+    for t in totals {
+        table.row(vec![
+            t.currency.clone(),
+            t.installments.to_string(),
+            money(t.amount_minor, &t.currency),
+            money(t.late_fee_minor, &t.currency),
+            t.overdue_installments.to_string(),
+            money(t.overdue_amount_minor, &t.currency),
+        ]);
+    }
+    table
+}
+
+pub fn due_table(rows: &[InstallmentView]) -> Table {
     let mut table =
         Table::new(["due", "installment", "merchant", "plan", "amount", "state"]).right(&[4]);
     for r in rows {

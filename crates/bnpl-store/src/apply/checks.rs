@@ -3,7 +3,7 @@
 use bnpl_core::*;
 use chrono::{DateTime, Utc};
 
-use super::{RecordRef, WriteTx};
+use super::{JsonRows, RecordRef, RecordRow, Table, WriteTx};
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -13,7 +13,7 @@ fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::parse("USD").unwrap())
 }
 
-fn purchase(updated: &str, merchant: &str) -> Purchase {
+pub(crate) fn purchase(updated: &str, merchant: &str) -> Purchase {
     Purchase {
         id: "p".into(),
         merchant: merchant.into(),
@@ -36,7 +36,7 @@ fn purchase(updated: &str, merchant: &str) -> Purchase {
     }
 }
 
-fn card(updated: &str, merchant: &str) -> CardTransaction {
+pub(crate) fn card(updated: &str, merchant: &str) -> CardTransaction {
     CardTransaction {
         id: "c".into(),
         auth_id: None,
@@ -50,7 +50,7 @@ fn card(updated: &str, merchant: &str) -> CardTransaction {
     }
 }
 
-fn balance_entry(updated: &str, merchant: &str) -> BalanceEntry {
+pub(crate) fn balance_entry(updated: &str, merchant: &str) -> BalanceEntry {
     BalanceEntry {
         id: "b".into(),
         ledger: MAIN_LEDGER.into(),
@@ -65,7 +65,7 @@ fn balance_entry(updated: &str, merchant: &str) -> BalanceEntry {
     }
 }
 
-fn points_entry(updated: &str, merchant: &str) -> PointsEntry {
+pub(crate) fn points_entry(updated: &str, merchant: &str) -> PointsEntry {
     PointsEntry {
         id: "e".into(),
         kind: PointsEntryKind::Earned,
@@ -77,7 +77,7 @@ fn points_entry(updated: &str, merchant: &str) -> PointsEntry {
     }
 }
 
-fn delivery(updated: &str, merchant: &str) -> Delivery {
+pub(crate) fn delivery(updated: &str, merchant: &str) -> Delivery {
     Delivery {
         id: "d".into(),
         purchase_id: None,
@@ -116,15 +116,15 @@ pub(crate) async fn upsert_statements_refuse_older_rows<W: WriteTx + ?Sized>(
         "2026-02-03T00:00:00Z",
     );
     macro_rules! check {
-        ($make:ident, $variant:ident) => {{
-            let written = |r: Option<i64>| r.is_some();
+        ($make:ident, $variant:ident, $table:ident) => {{
             let mut upsert = async |updated: &str, marker: &str| {
                 let record = $make(updated, marker);
-                written(
-                    w.upsert(account, RecordRef::$variant(&record), synced)
-                        .await
-                        .unwrap(),
-                )
+                let rows = JsonRows::new(&[RecordRow::of(RecordRef::$variant(&record))]).unwrap();
+                let written = w
+                    .upsert_records(Table::$table, account, synced, &rows)
+                    .await
+                    .unwrap();
+                written == 1
             };
             assert!(upsert(new, "first").await, stringify!($variant));
             assert!(!upsert(old, "older").await, stringify!($variant));
@@ -132,11 +132,11 @@ pub(crate) async fn upsert_statements_refuse_older_rows<W: WriteTx + ?Sized>(
             assert!(upsert(newer, "newer").await, stringify!($variant));
         }};
     }
-    check!(purchase, Purchase);
-    check!(card, CardTransaction);
-    check!(balance_entry, BalanceEntry);
-    check!(points_entry, PointsEntry);
-    check!(delivery, Delivery);
+    check!(purchase, Purchase, Purchases);
+    check!(card, CardTransaction, CardTransactions);
+    check!(balance_entry, BalanceEntry, BalanceEntries);
+    check!(points_entry, PointsEntry, PointsEntries);
+    check!(delivery, Delivery, Deliveries);
 
     assert!(
         w.upsert_profile(account, &profile(new, "a"), synced)

@@ -15,12 +15,15 @@ use serde_json::{Value, json};
 
 use bnpl_core::{
     BalanceEntry, BalanceSnapshot, CardTransaction, Delivery, Installment, Page, PointsEntry,
-    PointsSnapshot, Profile, Purchase, PurchaseItem, Records, ReportedInstallmentState,
-    SnapshotData, Stream,
+    PointsSnapshot, Profile, Purchase, Records, ReportedInstallmentState, SnapshotData, Stream,
 };
 
-use crate::time::stored;
+use crate::time::{format_timestamp as ts, stored};
 use crate::{ApplyStats, StoreError};
+
+pub(crate) mod batch;
+
+pub(crate) use batch::{EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow};
 
 /// The `cause` of installment history rows written from a provider's page.
 pub(crate) const CAUSE_PROVIDER_REPORT: &str = "provider_report";
@@ -36,6 +39,25 @@ pub(crate) enum Table {
 }
 
 impl Table {
+    /// Every table, in declaration order: `table as usize` indexes this.
+    pub(crate) const ALL: [Table; 5] = [
+        Table::Purchases,
+        Table::CardTransactions,
+        Table::BalanceEntries,
+        Table::PointsEntries,
+        Table::Deliveries,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Purchases => "purchases",
+            Table::CardTransactions => "card_transactions",
+            Table::BalanceEntries => "balance_entries",
+            Table::PointsEntries => "points_entries",
+            Table::Deliveries => "deliveries",
+        }
+    }
+
     pub(crate) fn of(stream: Stream) -> Option<Table> {
         Some(match stream {
             Stream::Purchases => Table::Purchases,
@@ -69,8 +91,8 @@ pub(crate) enum RecordRef<'a> {
     Delivery(&'a Delivery),
 }
 
-impl RecordRef<'_> {
-    fn id(&self) -> &str {
+impl<'a> RecordRef<'a> {
+    fn id(&self) -> &'a str {
         match self {
             RecordRef::Purchase(r) => &r.id,
             RecordRef::CardTransaction(r) => &r.id,
@@ -90,13 +112,15 @@ impl RecordRef<'_> {
         })
     }
 
-    fn payload(&self) -> Result<Value, StoreError> {
-        match self {
-            RecordRef::Purchase(r) => to_json(r),
-            RecordRef::CardTransaction(r) => to_json(r),
-            RecordRef::BalanceEntry(r) => to_json(r),
-            RecordRef::PointsEntry(r) => to_json(r),
-            RecordRef::Delivery(r) => to_json(r),
+    /// The outbox row saying this record was written; the payload is the record.
+    fn event(&self, kind: String, recorded_at: DateTime<Utc>) -> Result<EventRow<'a>, StoreError> {
+        let (id, at) = (self.id(), self.updated_at());
+        match *self {
+            RecordRef::Purchase(r) => EventRow::new(kind, id, at, recorded_at, r),
+            RecordRef::CardTransaction(r) => EventRow::new(kind, id, at, recorded_at, r),
+            RecordRef::BalanceEntry(r) => EventRow::new(kind, id, at, recorded_at, r),
+            RecordRef::PointsEntry(r) => EventRow::new(kind, id, at, recorded_at, r),
+            RecordRef::Delivery(r) => EventRow::new(kind, id, at, recorded_at, r),
         }
     }
 }
@@ -154,29 +178,9 @@ impl StoredInstallment {
     }
 }
 
-/// One `installment_history` row.
-#[derive(Debug)]
-pub(crate) struct HistoryRow<'a> {
-    pub installment_id: i64,
-    pub from: &'a StoredInstallment,
-    pub to: &'a Installment,
-    pub changed_at: DateTime<Utc>,
-    pub synced_at: DateTime<Utc>,
-    pub cause: &'static str,
-}
-
-/// One `events` row.
-#[derive(Debug)]
-pub(crate) struct NewEvent<'a> {
-    pub kind: String,
-    pub object_id: &'a str,
-    pub occurred_at: DateTime<Utc>,
-    pub recorded_at: DateTime<Utc>,
-    pub payload: Value,
-}
-
-/// The statements of one write transaction. Timestamps handed in are
-/// already truncated to what the mirror stores.
+/// The statements of one write transaction. Batches are one statement each,
+/// whatever their length. Timestamps handed in are already truncated to what
+/// the mirror stores.
 #[async_trait]
 pub(crate) trait WriteTx: Send {
     /// The `updated_at` of the rows of `table` among `ids` that the account already has.
@@ -192,32 +196,33 @@ pub(crate) trait WriteTx: Send {
         account: i64,
         purchase_ids: &[&str],
     ) -> Result<Vec<(String, StoredInstallment)>, StoreError>;
-    /// Inserts the row, or updates it when `updated_at` is newer than the
-    /// stored one. The row id when it was written, `None` when it was not.
-    async fn upsert(
+    /// Inserts the rows (distinct ids), or updates those whose `updated_at`
+    /// is newer than the stored one; how many it wrote.
+    async fn upsert_records(
         &mut self,
+        table: Table,
         account: i64,
-        record: RecordRef<'_>,
         synced_at: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError>;
-    async fn delete_items(&mut self, purchase: i64) -> Result<(), StoreError>;
-    async fn insert_item(
-        &mut self,
-        purchase: i64,
-        seq: u32,
-        item: &PurchaseItem,
-        currency: &str,
-    ) -> Result<(), StoreError>;
-    /// Inserts or overwrites the installment `(purchase, seq)`; its row id.
-    async fn upsert_installment(
+        rows: &JsonRows<RecordRow<'_>>,
+    ) -> Result<u64, StoreError>;
+    /// Deletes the items of the account's purchases `purchase_ids`.
+    async fn delete_items(&mut self, account: i64, purchase_ids: &[&str])
+    -> Result<(), StoreError>;
+    /// Inserts items of purchases that hold the row's `version`.
+    async fn insert_items(
         &mut self,
         account: i64,
-        purchase: i64,
-        currency: &str,
-        installment: &Installment,
-    ) -> Result<i64, StoreError>;
-    async fn delete_installment(&mut self, id: i64) -> Result<(), StoreError>;
-    async fn insert_history(&mut self, row: &HistoryRow<'_>) -> Result<(), StoreError>;
+        rows: &JsonRows<ItemRow<'_>>,
+    ) -> Result<(), StoreError>;
+    /// Inserts or overwrites the installments `(purchase, seq)` of purchases
+    /// that hold the row's `version`.
+    async fn upsert_installments(
+        &mut self,
+        account: i64,
+        rows: &JsonRows<InstallmentRow<'_>>,
+    ) -> Result<(), StoreError>;
+    async fn delete_installments(&mut self, ids: &[i64]) -> Result<(), StoreError>;
+    async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError>;
     /// Deletes the account's rows of `table` among `ids`; the ids it deleted.
     async fn remove(
         &mut self,
@@ -225,7 +230,11 @@ pub(crate) trait WriteTx: Send {
         account: i64,
         ids: &[&str],
     ) -> Result<Vec<String>, StoreError>;
-    async fn insert_event(&mut self, account: i64, event: &NewEvent<'_>) -> Result<(), StoreError>;
+    async fn insert_events(
+        &mut self,
+        account: i64,
+        rows: &JsonRows<EventRow<'_>>,
+    ) -> Result<(), StoreError>;
     /// Stores the stream's cursor (`None` for snapshot streams) and `synced_at`.
     async fn save_stream_sync(
         &mut self,
@@ -306,7 +315,8 @@ pub(crate) async fn apply_import<W: WriteTx + ?Sized>(
     apply_rows(tx, account, table, batch, &[], synced_at).await
 }
 
-/// The rows of a page (or an import batch) and its removals.
+/// The rows of a page (or an import batch) and its removals, in a fixed
+/// number of statements whatever the page's length.
 async fn apply_rows<W: WriteTx + ?Sized>(
     tx: &mut W,
     account: i64,
@@ -316,11 +326,14 @@ async fn apply_rows<W: WriteTx + ?Sized>(
     synced_at: DateTime<Utc>,
 ) -> Result<ApplyStats, StoreError> {
     let synced_at = stored(synced_at);
-    let rows = records(batch);
-    let mut stats = ApplyStats::default();
+    let rows = newest_copies(records(batch));
+    let mut stats = ApplyStats {
+        unchanged: (batch.len() - rows.len()) as u64,
+        ..ApplyStats::default()
+    };
 
     let ids: Vec<&str> = rows.iter().map(|r| r.id()).collect();
-    let mut known: HashMap<String, DateTime<Utc>> = if ids.is_empty() {
+    let known: HashMap<String, DateTime<Utc>> = if ids.is_empty() {
         HashMap::new()
     } else {
         tx.existing(table, account, &ids)
@@ -328,170 +341,207 @@ async fn apply_rows<W: WriteTx + ?Sized>(
             .into_iter()
             .collect()
     };
-    // Only purchases that will be overwritten need their old plan for the diff.
-    let mut plans: HashMap<String, Vec<StoredInstallment>> = HashMap::new();
-    if table == Table::Purchases {
-        let stale: Vec<&str> = rows
-            .iter()
-            .filter(|r| known.get(r.id()).is_some_and(|at| *at < r.updated_at()))
-            .map(|r| r.id())
-            .collect();
-        if !stale.is_empty() {
-            for (purchase, installment) in tx.stored_installments(account, &stale).await? {
-                plans.entry(purchase).or_default().push(installment);
-            }
-        }
-    }
-
+    // A replayed or older row costs no statement at all.
+    let mut written: Vec<(RecordRef<'_>, bool)> = Vec::with_capacity(rows.len());
     for row in rows {
-        let updated_at = row.updated_at();
-        let before = known.get(row.id()).copied();
-        if before.is_some_and(|at| at >= updated_at) {
-            stats.unchanged += 1;
-            continue;
-        }
-        let Some(row_id) = tx.upsert(account, row, synced_at).await? else {
-            stats.unchanged += 1;
-            continue;
-        };
-        let existed = before.is_some();
-        if existed {
-            stats.updated += 1;
-        } else {
-            stats.inserted += 1;
-        }
-        // A page may carry the same id twice: the second copy is compared with the first.
-        known.insert(row.id().to_string(), updated_at);
-        let verb = if existed { "updated" } else { "created" };
-        tx.insert_event(
-            account,
-            &NewEvent {
-                kind: format!("{}.{verb}", table.noun()),
-                object_id: row.id(),
-                occurred_at: updated_at,
-                recorded_at: synced_at,
-                payload: row.payload()?,
-            },
-        )
-        .await?;
-        if let RecordRef::Purchase(purchase) = row {
-            let old = plans.remove(&purchase.id).unwrap_or_default();
-            let now = write_plan(tx, account, row_id, purchase, existed, &old, synced_at).await?;
-            plans.insert(purchase.id.clone(), now);
+        match known.get(row.id()) {
+            Some(at) if *at >= row.updated_at() => stats.unchanged += 1,
+            Some(_) => written.push((row, true)),
+            None => written.push((row, false)),
         }
     }
 
+    let mut events = Vec::new();
+    if !written.is_empty() {
+        let records: Vec<RecordRow<'_>> = written.iter().map(|(r, _)| RecordRow::of(*r)).collect();
+        let count = tx
+            .upsert_records(table, account, synced_at, &JsonRows::new(&records)?)
+            .await?;
+        if count != written.len() as u64 {
+            // Only another writer between the pre-read and the upsert (two
+            // processes on one PostgreSQL account) gets here; the guard kept
+            // the newer rows and the version join keeps their children.
+            tracing::warn!(
+                table = table.noun(),
+                expected = written.len(),
+                written = count,
+                "another writer changed rows of this page meanwhile"
+            );
+        }
+        for (row, existed) in &written {
+            if *existed {
+                stats.updated += 1;
+            } else {
+                stats.inserted += 1;
+            }
+            let verb = if *existed { "updated" } else { "created" };
+            events.push(row.event(format!("{}.{verb}", table.noun()), synced_at)?);
+        }
+        if table == Table::Purchases {
+            write_plans(tx, account, &written, synced_at, &mut events).await?;
+        }
+    }
+
+    let mut gone = Vec::new();
     if !removed.is_empty() {
         let ids: Vec<&str> = removed.iter().map(String::as_str).collect();
-        for id in tx.remove(table, account, &ids).await? {
-            stats.removed += 1;
-            tx.insert_event(
-                account,
-                &NewEvent {
-                    kind: format!("{}.removed", table.noun()),
-                    object_id: &id,
-                    occurred_at: synced_at,
-                    recorded_at: synced_at,
-                    payload: json!({ "id": id }),
-                },
-            )
-            .await?;
-        }
+        gone = tx.remove(table, account, &ids).await?;
     }
-
+    for id in &gone {
+        stats.removed += 1;
+        events.push(EventRow::new(
+            format!("{}.removed", table.noun()),
+            id,
+            synced_at,
+            synced_at,
+            &json!({ "id": id }),
+        )?);
+    }
+    if !events.is_empty() {
+        tx.insert_events(account, &JsonRows::new(&events)?).await?;
+    }
     Ok(stats)
 }
 
-/// Rewrites a written purchase's items and installments. Installments are
-/// matched on `seq` and kept as rows (their history points at them); only
-/// changed ones are written. Returns the plan as now stored.
-async fn write_plan<W: WriteTx + ?Sized>(
+/// One copy of each id, in page order: the newest, the first of equals.
+/// A page may carry an id twice; an older or equal second copy would not
+/// overwrite the first, and one statement must not touch a row twice.
+fn newest_copies(rows: Vec<RecordRef<'_>>) -> Vec<RecordRef<'_>> {
+    let mut newest: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        newest
+            .entry(row.id())
+            .and_modify(|kept| {
+                if rows[*kept].updated_at() < row.updated_at() {
+                    *kept = i;
+                }
+            })
+            .or_insert(i);
+    }
+    if newest.len() == rows.len() {
+        return rows;
+    }
+    let keep: HashSet<usize> = newest.into_values().collect();
+    rows.into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// Rewrites the items and installments of the written purchases. Installments
+/// are matched on `seq` and kept as rows (their history points at them); only
+/// changed ones are written.
+async fn write_plans<'a, W: WriteTx + ?Sized>(
     tx: &mut W,
     account: i64,
-    purchase_row: i64,
-    purchase: &Purchase,
-    existed: bool,
-    old: &[StoredInstallment],
+    written: &[(RecordRef<'a>, bool)],
     synced_at: DateTime<Utc>,
-) -> Result<Vec<StoredInstallment>, StoreError> {
-    let currency = purchase.amount.currency.code();
-    let changed_at = stored(purchase.updated_at);
-
-    let mut seqs = HashSet::new();
-    if let Some(dup) = purchase
-        .plan
-        .installments
+    events: &mut Vec<EventRow<'a>>,
+) -> Result<(), StoreError> {
+    let purchases: Vec<(&'a Purchase, bool, String)> = written
         .iter()
-        .find(|i| !seqs.insert(i.seq))
-    {
-        return Err(StoreError::Invalid(format!(
-            "purchase {}: two installments with seq {}",
-            purchase.id, dup.seq
-        )));
-    }
-
-    if existed {
-        tx.delete_items(purchase_row).await?;
-    }
-    for (i, item) in purchase.items.iter().enumerate() {
-        let seq = u32::try_from(i + 1).map_err(|_| StoreError::Invalid("too many items".into()))?;
-        tx.insert_item(purchase_row, seq, item, currency).await?;
-    }
-
-    let old_by_seq: HashMap<u32, &StoredInstallment> = old.iter().map(|o| (o.seq, o)).collect();
-    for gone in old.iter().filter(|o| !seqs.contains(&o.seq)) {
-        tx.delete_installment(gone.id).await?;
-    }
-    let mut now = Vec::with_capacity(purchase.plan.installments.len());
-    for new in &purchase.plan.installments {
-        let before = old_by_seq.get(&new.seq).copied();
-        if let Some(o) = before.filter(|o| o.same_as(new, currency)) {
-            now.push(o.clone());
-            continue;
+        .filter_map(|(r, existed)| match r {
+            RecordRef::Purchase(p) => Some((*p, *existed, ts(stored(p.updated_at)))),
+            _ => None,
+        })
+        .collect();
+    let rewritten: Vec<&str> = purchases
+        .iter()
+        .filter(|(_, existed, _)| *existed)
+        .map(|(p, _, _)| p.id.as_str())
+        .collect();
+    let mut old_plans: HashMap<String, Vec<StoredInstallment>> = HashMap::new();
+    if !rewritten.is_empty() {
+        for (purchase, installment) in tx.stored_installments(account, &rewritten).await? {
+            old_plans.entry(purchase).or_default().push(installment);
         }
-        let id = tx
-            .upsert_installment(account, purchase_row, currency, new)
-            .await?;
-        if let Some(o) = before.filter(|o| o.history_differs(new)) {
-            tx.insert_history(&HistoryRow {
-                installment_id: id,
-                from: o,
-                to: new,
+        tx.delete_items(account, &rewritten).await?;
+    }
+
+    let mut items = Vec::new();
+    let mut installments = Vec::new();
+    let mut gone = Vec::new();
+    let mut history = Vec::new();
+    for (purchase, _, version) in &purchases {
+        let currency = purchase.amount.currency.code();
+        let mut seqs = HashSet::new();
+        if let Some(dup) = purchase
+            .plan
+            .installments
+            .iter()
+            .find(|i| !seqs.insert(i.seq))
+        {
+            return Err(StoreError::Invalid(format!(
+                "purchase {}: two installments with seq {}",
+                purchase.id, dup.seq
+            )));
+        }
+        for (i, item) in purchase.items.iter().enumerate() {
+            let seq =
+                u32::try_from(i + 1).map_err(|_| StoreError::Invalid("too many items".into()))?;
+            items.push(ItemRow::new(&purchase.id, version, seq, item, currency));
+        }
+
+        let old = old_plans.remove(&purchase.id).unwrap_or_default();
+        gone.extend(old.iter().filter(|o| !seqs.contains(&o.seq)).map(|o| o.id));
+        let old_by_seq: HashMap<u32, &StoredInstallment> = old.iter().map(|o| (o.seq, o)).collect();
+        let changed_at = stored(purchase.updated_at);
+        for new in &purchase.plan.installments {
+            let before = old_by_seq.get(&new.seq).copied();
+            if before.is_some_and(|o| o.same_as(new, currency)) {
+                continue;
+            }
+            installments.push(InstallmentRow::new(&purchase.id, version, currency, new));
+            let Some(o) = before.filter(|o| o.history_differs(new)) else {
+                continue;
+            };
+            history.push(HistoryRow::new(
+                o,
+                new,
                 changed_at,
                 synced_at,
-                cause: CAUSE_PROVIDER_REPORT,
-            })
-            .await?;
+                CAUSE_PROVIDER_REPORT,
+            ));
             let kind = if o.reported_state != new.reported_state {
                 "installment.state_changed"
             } else {
                 "installment.updated"
             };
-            tx.insert_event(
-                account,
-                &NewEvent {
-                    kind: kind.into(),
-                    object_id: &purchase.id,
-                    occurred_at: changed_at,
-                    recorded_at: synced_at,
-                    payload: json!({
-                        "purchase_id": purchase.id,
-                        "seq": new.seq,
-                        "from_state": o.reported_state,
-                        "to_state": new.reported_state,
-                        "from_due_date": o.due,
-                        "to_due_date": new.due,
-                        "from_amount_minor": o.amount_minor,
-                        "to_amount_minor": new.amount_minor,
-                        "currency": currency,
-                    }),
-                },
-            )
-            .await?;
+            events.push(EventRow::new(
+                kind.into(),
+                &purchase.id,
+                changed_at,
+                synced_at,
+                &json!({
+                    "purchase_id": purchase.id,
+                    "seq": new.seq,
+                    "from_state": o.reported_state,
+                    "to_state": new.reported_state,
+                    "from_due_date": o.due,
+                    "to_due_date": new.due,
+                    "from_amount_minor": o.amount_minor,
+                    "to_amount_minor": new.amount_minor,
+                    "currency": currency,
+                }),
+            )?);
         }
-        now.push(StoredInstallment::from_new(id, new, currency));
     }
-    Ok(now)
+
+    if !items.is_empty() {
+        tx.insert_items(account, &JsonRows::new(&items)?).await?;
+    }
+    if !gone.is_empty() {
+        tx.delete_installments(&gone).await?;
+    }
+    if !installments.is_empty() {
+        tx.upsert_installments(account, &JsonRows::new(&installments)?)
+            .await?;
+    }
+    if !history.is_empty() {
+        tx.insert_history(&JsonRows::new(&history)?).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn apply_snapshot<W: WriteTx + ?Sized>(
@@ -502,12 +552,13 @@ pub(crate) async fn apply_snapshot<W: WriteTx + ?Sized>(
 ) -> Result<ApplyStats, StoreError> {
     let synced_at = stored(synced_at);
     let mut stats = ApplyStats::default();
+    let mut events = Vec::new();
     match snapshot {
         SnapshotData::Balance(balances) => {
-            for b in balances {
+            for reported in balances {
                 let b = BalanceSnapshot {
-                    as_of: stored(b.as_of),
-                    ..b.clone()
+                    as_of: stored(reported.as_of),
+                    ..reported.clone()
                 };
                 if !tx.insert_balance_snapshot(account, &b, synced_at).await? {
                     stats.unchanged += 1;
@@ -519,17 +570,13 @@ pub(crate) async fn apply_snapshot<W: WriteTx + ?Sized>(
                 if previous != Some(b.amount.minor) {
                     let mut payload = to_json(&b)?;
                     payload["previous_minor"] = json!(previous);
-                    tx.insert_event(
-                        account,
-                        &NewEvent {
-                            kind: "balance.updated".into(),
-                            object_id: &b.ledger,
-                            occurred_at: b.as_of,
-                            recorded_at: synced_at,
-                            payload,
-                        },
-                    )
-                    .await?;
+                    events.push(EventRow::new(
+                        "balance.updated".into(),
+                        &reported.ledger,
+                        b.as_of,
+                        synced_at,
+                        &payload,
+                    )?);
                 }
             }
         }
@@ -544,17 +591,13 @@ pub(crate) async fn apply_snapshot<W: WriteTx + ?Sized>(
                 if previous != Some(p.points) {
                     let mut payload = to_json(&p)?;
                     payload["previous_points"] = json!(previous);
-                    tx.insert_event(
-                        account,
-                        &NewEvent {
-                            kind: "points.updated".into(),
-                            object_id: "points",
-                            occurred_at: p.as_of,
-                            recorded_at: synced_at,
-                            payload,
-                        },
-                    )
-                    .await?;
+                    events.push(EventRow::new(
+                        "points.updated".into(),
+                        "points",
+                        p.as_of,
+                        synced_at,
+                        &payload,
+                    )?);
                 }
             } else {
                 stats.unchanged += 1;
@@ -573,19 +616,18 @@ pub(crate) async fn apply_snapshot<W: WriteTx + ?Sized>(
                 } else {
                     stats.inserted += 1;
                 }
-                tx.insert_event(
-                    account,
-                    &NewEvent {
-                        kind: "profile.updated".into(),
-                        object_id: "profile",
-                        occurred_at: updated_at,
-                        recorded_at: synced_at,
-                        payload: to_json(profile)?,
-                    },
-                )
-                .await?;
+                events.push(EventRow::new(
+                    "profile.updated".into(),
+                    "profile",
+                    updated_at,
+                    synced_at,
+                    profile,
+                )?);
             }
         }
+    }
+    if !events.is_empty() {
+        tx.insert_events(account, &JsonRows::new(&events)?).await?;
     }
     tx.save_stream_sync(account, snapshot.stream(), None, synced_at)
         .await?;

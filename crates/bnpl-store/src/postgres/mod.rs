@@ -301,25 +301,40 @@ impl Database for PostgresStore {
         error: Option<&str>,
         next_allowed_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
+        let attempt = crate::StreamAttempt {
+            stream,
+            at,
+            error: error.map(str::to_string),
+            next_allowed_at,
+        };
+        self.record_stream_attempts(key, &[attempt]).await
+    }
+
+    async fn record_stream_attempts(
+        &self,
+        key: &AccountKey,
+        attempts: &[crate::StreamAttempt],
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let account = read::account_id(&mut tx, key).await?;
-        let success_at = error.is_none().then(|| ts(at));
-        sqlx::query(
-            "INSERT INTO stream_state (account_id, stream, last_attempt_at, last_success_at, \
-             last_error, next_allowed_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (account_id, stream) DO UPDATE SET \
-             last_attempt_at = excluded.last_attempt_at, \
-             last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
-             last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
-        )
-        .bind(account)
-        .bind(stream.as_str())
-        .bind(ts(at))
-        .bind(success_at)
-        .bind(error)
-        .bind(next_allowed_at.map(ts))
-        .execute(&mut *tx)
-        .await?;
+        for attempt in attempts {
+            sqlx::query(
+                "INSERT INTO stream_state (account_id, stream, last_attempt_at, last_success_at, \
+                 last_error, next_allowed_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (account_id, stream) DO UPDATE SET \
+                 last_attempt_at = excluded.last_attempt_at, \
+                 last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
+                 last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
+            )
+            .bind(account)
+            .bind(attempt.stream.as_str())
+            .bind(ts(attempt.at))
+            .bind(attempt.error.is_none().then(|| ts(attempt.at)))
+            .bind(attempt.error.as_deref())
+            .bind(attempt.next_allowed_at.map(ts))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -334,6 +349,14 @@ impl Database for PostgresStore {
         today: NaiveDate,
     ) -> Result<Vec<InstallmentView>, StoreError> {
         read::installments(&self.pool, filter, today).await
+    }
+
+    async fn installment_totals(
+        &self,
+        filter: &InstallmentFilter,
+        today: NaiveDate,
+    ) -> Result<Vec<crate::InstallmentTotals>, StoreError> {
+        read::installment_totals(&self.pool, filter, today).await
     }
 
     async fn outstanding(&self) -> Result<Vec<OutstandingTotal>, StoreError> {

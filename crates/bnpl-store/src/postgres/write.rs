@@ -1,15 +1,26 @@
 //! The PostgreSQL statements of a write transaction: the same statements as
-//! the SQLite ones, with native types and id lists bound as `TEXT[]`.
-//! Every statement is a `&'static str`, so each connection prepares it once.
+//! the SQLite ones, with native types and id lists bound as arrays. Batches
+//! arrive as one JSON array, read with `json_to_recordset` into typed columns.
+//! Every statement text is built once per process, so each connection
+//! prepares it once.
+
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use bnpl_core::{BalanceSnapshot, Installment, PointsSnapshot, Profile, PurchaseItem, Stream};
+use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
 use crate::StoreError;
-use crate::apply::{HistoryRow, NewEvent, RecordRef, StoredInstallment, Table, WriteTx};
+use crate::apply::batch::{
+    Column, EVENT_COLUMNS, HISTORY_COLUMNS, INSTALLMENT_COLUMNS, ITEM_COLUMNS, PARENT_COLUMNS,
+    list, record_columns,
+};
+use crate::apply::{
+    EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
+    WriteTx,
+};
 use crate::rows::{self, RowExt};
 use crate::time::stored as ts;
 
@@ -33,89 +44,86 @@ const REMOVE: [&str; 5] = [
     "DELETE FROM deliveries WHERE account_id = $1 AND external_id = ANY($2) RETURNING external_id",
 ];
 
-fn index(table: Table) -> usize {
-    match table {
-        Table::Purchases => 0,
-        Table::CardTransactions => 1,
-        Table::BalanceEntries => 2,
-        Table::PointsEntries => 3,
-        Table::Deliveries => 4,
-    }
+/// `json_to_recordset($n::json) AS r(a text, b bigint)`: the batch as typed rows `r`.
+fn recordset(param: u8, columns: &[&[Column]]) -> String {
+    let typed = columns
+        .iter()
+        .flat_map(|c| c.iter())
+        .map(|(name, ty)| format!("{name} {ty}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("json_to_recordset(${param}::json) AS r({typed})")
 }
 
-const UPSERT_PURCHASE: &str = "INSERT INTO purchases (account_id, external_id, merchant, \
-    merchant_category, currency, amount_minor, captured_minor, refunded_minor, status, plan, \
-    apr_bps, interest_minor, return_external_id, return_reported_at, return_state, \
-    return_amount_minor, dispute_state, dispute_opened_at, created_at, updated_at, synced_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-    ON CONFLICT (account_id, external_id) DO UPDATE SET merchant = excluded.merchant, \
-    merchant_category = excluded.merchant_category, currency = excluded.currency, \
-    amount_minor = excluded.amount_minor, captured_minor = excluded.captured_minor, \
-    refunded_minor = excluded.refunded_minor, status = excluded.status, plan = excluded.plan, \
-    apr_bps = excluded.apr_bps, interest_minor = excluded.interest_minor, \
-    return_external_id = excluded.return_external_id, \
-    return_reported_at = excluded.return_reported_at, return_state = excluded.return_state, \
-    return_amount_minor = excluded.return_amount_minor, dispute_state = excluded.dispute_state, \
-    dispute_opened_at = excluded.dispute_opened_at, created_at = excluded.created_at, \
-    updated_at = excluded.updated_at, synced_at = excluded.synced_at \
-    WHERE excluded.updated_at > purchases.updated_at \
-    RETURNING id";
+fn read(columns: &[Column]) -> String {
+    list(columns, |c| format!("r.{c}"))
+}
 
-const UPSERT_CARD_TRANSACTION: &str = "INSERT INTO card_transactions (account_id, external_id, \
-    auth_external_id, kind, status, currency, amount_minor, merchant, mcc, occurred_at, \
-    updated_at, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-    ON CONFLICT (account_id, external_id) DO UPDATE SET \
-    auth_external_id = excluded.auth_external_id, kind = excluded.kind, status = excluded.status, \
-    currency = excluded.currency, amount_minor = excluded.amount_minor, \
-    merchant = excluded.merchant, mcc = excluded.mcc, occurred_at = excluded.occurred_at, \
-    updated_at = excluded.updated_at, synced_at = excluded.synced_at \
-    WHERE excluded.updated_at > card_transactions.updated_at \
-    RETURNING id";
+fn upsert_records_sql(table: Table) -> String {
+    let name = table.name();
+    let columns = record_columns(table);
+    format!(
+        "INSERT INTO {name} (account_id, {cols}, synced_at) \
+         SELECT $1, {values}, $2 FROM {from} \
+         ON CONFLICT (account_id, external_id) DO UPDATE SET {sets}, \
+         synced_at = excluded.synced_at WHERE excluded.updated_at > {name}.updated_at",
+        cols = list(columns, str::to_string),
+        values = read(columns),
+        from = recordset(3, &[columns]),
+        sets = list(&columns[1..], |c| format!("{c} = excluded.{c}")),
+    )
+}
 
-const UPSERT_BALANCE_ENTRY: &str = "INSERT INTO balance_entries (account_id, external_id, \
-    ledger, kind, booking, currency, amount_minor, description, purchase_external_id, \
-    points_entry_external_id, occurred_at, updated_at, synced_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-    ON CONFLICT (account_id, external_id) DO UPDATE SET ledger = excluded.ledger, \
-    kind = excluded.kind, booking = excluded.booking, currency = excluded.currency, \
-    amount_minor = excluded.amount_minor, description = excluded.description, \
-    purchase_external_id = excluded.purchase_external_id, \
-    points_entry_external_id = excluded.points_entry_external_id, \
-    occurred_at = excluded.occurred_at, updated_at = excluded.updated_at, \
-    synced_at = excluded.synced_at \
-    WHERE excluded.updated_at > balance_entries.updated_at \
-    RETURNING id";
+static UPSERT_RECORDS: LazyLock<[String; 5]> = LazyLock::new(|| Table::ALL.map(upsert_records_sql));
 
-const UPSERT_POINTS_ENTRY: &str = "INSERT INTO points_entries (account_id, external_id, kind, \
-    points, purchase_external_id, balance_entry_external_id, occurred_at, updated_at, synced_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-    ON CONFLICT (account_id, external_id) DO UPDATE SET kind = excluded.kind, \
-    points = excluded.points, purchase_external_id = excluded.purchase_external_id, \
-    balance_entry_external_id = excluded.balance_entry_external_id, \
-    occurred_at = excluded.occurred_at, updated_at = excluded.updated_at, \
-    synced_at = excluded.synced_at \
-    WHERE excluded.updated_at > points_entries.updated_at \
-    RETURNING id";
+/// The purchase a child row names, holding the version it was written with.
+const PARENT_JOIN: &str = "JOIN purchases p ON p.account_id = $1 \
+    AND p.external_id = r.purchase AND p.updated_at = r.version";
 
-const UPSERT_DELIVERY: &str = "INSERT INTO deliveries (account_id, external_id, \
-    purchase_external_id, carrier, tracking_number, status, eta_from, eta_to, updated_at, \
-    synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-    ON CONFLICT (account_id, external_id) DO UPDATE SET \
-    purchase_external_id = excluded.purchase_external_id, carrier = excluded.carrier, \
-    tracking_number = excluded.tracking_number, status = excluded.status, \
-    eta_from = excluded.eta_from, eta_to = excluded.eta_to, updated_at = excluded.updated_at, \
-    synced_at = excluded.synced_at \
-    WHERE excluded.updated_at > deliveries.updated_at \
-    RETURNING id";
+static INSERT_ITEMS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO purchase_items (purchase_id, {cols}) SELECT p.id, {values} \
+         FROM {from} {PARENT_JOIN}",
+        cols = list(ITEM_COLUMNS, str::to_string),
+        values = read(ITEM_COLUMNS),
+        from = recordset(2, &[PARENT_COLUMNS, ITEM_COLUMNS]),
+    )
+});
 
-const UPSERT_INSTALLMENT: &str = "INSERT INTO installments (purchase_id, account_id, seq, \
-    due_date, amount_minor, currency, reported_state, paid_at, late_fee_minor) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-    ON CONFLICT (purchase_id, seq) DO UPDATE SET due_date = excluded.due_date, \
-    amount_minor = excluded.amount_minor, currency = excluded.currency, \
-    reported_state = excluded.reported_state, paid_at = excluded.paid_at, \
-    late_fee_minor = excluded.late_fee_minor \
-    RETURNING id";
+/// A provider's state other than `scheduled` is the mirror's state as it
+/// is; a scheduled one waits for `refresh_states`, which derives due/late.
+static UPSERT_INSTALLMENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO installments (purchase_id, account_id, {cols}, state) \
+         SELECT p.id, $1, {values}, CASE WHEN r.reported_state <> 'scheduled' \
+         THEN r.reported_state END FROM {from} {PARENT_JOIN} \
+         ON CONFLICT (purchase_id, seq) DO UPDATE SET {sets}, \
+         state = CASE WHEN excluded.reported_state <> 'scheduled' THEN excluded.reported_state \
+         ELSE installments.state END",
+        cols = list(INSTALLMENT_COLUMNS, str::to_string),
+        values = read(INSTALLMENT_COLUMNS),
+        from = recordset(2, &[PARENT_COLUMNS, INSTALLMENT_COLUMNS]),
+        sets = list(&INSTALLMENT_COLUMNS[1..], |c| format!("{c} = excluded.{c}")),
+    )
+});
+
+static INSERT_HISTORY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO installment_history ({cols}) SELECT {values} FROM {from}",
+        cols = list(HISTORY_COLUMNS, str::to_string),
+        values = read(HISTORY_COLUMNS),
+        from = recordset(1, &[HISTORY_COLUMNS]),
+    )
+});
+
+static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO events (account_id, {cols}) SELECT $1, {values} FROM {from}",
+        cols = list(EVENT_COLUMNS, str::to_string),
+        values = read(EVENT_COLUMNS),
+        from = recordset(2, &[EVENT_COLUMNS]),
+    )
+});
 
 #[async_trait]
 impl WriteTx for Writer<'_> {
@@ -125,7 +133,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         ids: &[&str],
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows = sqlx::query(EXISTING[index(table)])
+        let rows = sqlx::query(EXISTING[table as usize])
             .bind(account)
             .bind(ids)
             .fetch_all(&mut *self.conn)
@@ -153,167 +161,77 @@ impl WriteTx for Writer<'_> {
         rows.iter().map(rows::stored_installment).collect()
     }
 
-    async fn upsert(
+    async fn upsert_records(
         &mut self,
+        table: Table,
         account: i64,
-        record: RecordRef<'_>,
         synced_at: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
-        let synced_at = ts(synced_at);
-        let query = match record {
-            RecordRef::Purchase(p) => sqlx::query(UPSERT_PURCHASE)
-                .bind(account)
-                .bind(&p.id)
-                .bind(&p.merchant)
-                .bind(&p.merchant_category)
-                .bind(p.amount.currency.code())
-                .bind(p.amount.minor)
-                .bind(p.captured_minor)
-                .bind(p.refunded_minor)
-                .bind(p.status.as_str())
-                .bind(p.plan.kind.as_string())
-                .bind(i64::from(p.plan.apr_bps))
-                .bind(p.plan.interest_minor)
-                .bind(p.return_.as_ref().map(|r| &r.id))
-                .bind(p.return_.as_ref().map(|r| ts(r.reported_at)))
-                .bind(p.return_.as_ref().map(|r| r.state.as_str()))
-                .bind(p.return_.as_ref().map(|r| r.amount_minor))
-                .bind(p.dispute.as_ref().map(|d| d.state.as_str()))
-                .bind(p.dispute.as_ref().map(|d| ts(d.opened_at)))
-                .bind(ts(p.created_at))
-                .bind(ts(p.updated_at))
-                .bind(synced_at),
-            RecordRef::CardTransaction(t) => sqlx::query(UPSERT_CARD_TRANSACTION)
-                .bind(account)
-                .bind(&t.id)
-                .bind(&t.auth_id)
-                .bind(t.kind.as_str())
-                .bind(t.status.as_str())
-                .bind(t.amount.currency.code())
-                .bind(t.amount.minor)
-                .bind(&t.merchant)
-                .bind(&t.mcc)
-                .bind(ts(t.occurred_at))
-                .bind(ts(t.updated_at))
-                .bind(synced_at),
-            RecordRef::BalanceEntry(e) => sqlx::query(UPSERT_BALANCE_ENTRY)
-                .bind(account)
-                .bind(&e.id)
-                .bind(&e.ledger)
-                .bind(e.kind.as_str())
-                .bind(e.booking.as_str())
-                .bind(e.amount.currency.code())
-                .bind(e.amount.minor)
-                .bind(&e.description)
-                .bind(&e.purchase_id)
-                .bind(&e.points_entry_id)
-                .bind(ts(e.occurred_at))
-                .bind(ts(e.updated_at))
-                .bind(synced_at),
-            RecordRef::PointsEntry(e) => sqlx::query(UPSERT_POINTS_ENTRY)
-                .bind(account)
-                .bind(&e.id)
-                .bind(e.kind.as_str())
-                .bind(e.points)
-                .bind(&e.purchase_id)
-                .bind(&e.balance_entry_id)
-                .bind(ts(e.occurred_at))
-                .bind(ts(e.updated_at))
-                .bind(synced_at),
-            RecordRef::Delivery(d) => sqlx::query(UPSERT_DELIVERY)
-                .bind(account)
-                .bind(&d.id)
-                .bind(&d.purchase_id)
-                .bind(&d.carrier)
-                .bind(&d.tracking_number)
-                .bind(d.status.as_str())
-                .bind(d.eta_from)
-                .bind(d.eta_to)
-                .bind(ts(d.updated_at))
-                .bind(synced_at),
-        };
-        let row = query.fetch_optional(&mut *self.conn).await?;
-        row.map(|r| r.int("id")).transpose()
-    }
-
-    async fn delete_items(&mut self, purchase: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM purchase_items WHERE purchase_id = $1")
-            .bind(purchase)
+        rows: &JsonRows<RecordRow<'_>>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(UPSERT_RECORDS[table as usize].as_str())
+            .bind(account)
+            .bind(ts(synced_at))
+            .bind(rows.as_str())
             .execute(&mut *self.conn)
             .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
-    async fn insert_item(
+    async fn delete_items(
         &mut self,
-        purchase: i64,
-        seq: u32,
-        item: &PurchaseItem,
-        currency: &str,
+        account: i64,
+        purchase_ids: &[&str],
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO purchase_items (purchase_id, seq, name, quantity, unit_price_minor, currency) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "DELETE FROM purchase_items WHERE purchase_id IN (SELECT id FROM purchases \
+             WHERE account_id = $1 AND external_id = ANY($2))",
         )
-        .bind(purchase)
-        .bind(i64::from(seq))
-        .bind(&item.name)
-        .bind(i64::from(item.quantity))
-        .bind(item.unit_price_minor)
-        .bind(currency)
+        .bind(account)
+        .bind(purchase_ids)
         .execute(&mut *self.conn)
         .await?;
         Ok(())
     }
 
-    async fn upsert_installment(
+    async fn insert_items(
         &mut self,
         account: i64,
-        purchase: i64,
-        currency: &str,
-        i: &Installment,
-    ) -> Result<i64, StoreError> {
-        let row = sqlx::query(UPSERT_INSTALLMENT)
-            .bind(purchase)
+        rows: &JsonRows<ItemRow<'_>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(INSERT_ITEMS.as_str())
             .bind(account)
-            .bind(i64::from(i.seq))
-            .bind(i.due)
-            .bind(i.amount_minor)
-            .bind(currency)
-            .bind(i.reported_state.as_str())
-            .bind(i.paid_at.map(ts))
-            .bind(i.late_fee_minor)
-            .fetch_one(&mut *self.conn)
-            .await?;
-        row.int("id")
-    }
-
-    async fn delete_installment(&mut self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM installments WHERE id = $1")
-            .bind(id)
+            .bind(rows.as_str())
             .execute(&mut *self.conn)
             .await?;
         Ok(())
     }
 
-    async fn insert_history(&mut self, h: &HistoryRow<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO installment_history (installment_id, from_state, to_state, \
-             from_due_date, to_due_date, from_amount_minor, to_amount_minor, changed_at, \
-             synced_at, cause) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(h.installment_id)
-        .bind(h.from.reported_state.as_str())
-        .bind(h.to.reported_state.as_str())
-        .bind(h.from.due)
-        .bind(h.to.due)
-        .bind(h.from.amount_minor)
-        .bind(h.to.amount_minor)
-        .bind(ts(h.changed_at))
-        .bind(ts(h.synced_at))
-        .bind(h.cause)
-        .execute(&mut *self.conn)
-        .await?;
+    async fn upsert_installments(
+        &mut self,
+        account: i64,
+        rows: &JsonRows<InstallmentRow<'_>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(UPSERT_INSTALLMENTS.as_str())
+            .bind(account)
+            .bind(rows.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_installments(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM installments WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError> {
+        sqlx::query(INSERT_HISTORY.as_str())
+            .bind(rows.as_str())
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 
@@ -323,7 +241,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         ids: &[&str],
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(REMOVE[index(table)])
+        let rows = sqlx::query(REMOVE[table as usize])
             .bind(account)
             .bind(ids)
             .fetch_all(&mut *self.conn)
@@ -331,19 +249,16 @@ impl WriteTx for Writer<'_> {
         rows.iter().map(|r| r.text("external_id")).collect()
     }
 
-    async fn insert_event(&mut self, account: i64, e: &NewEvent<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO events (account_id, kind, object_id, occurred_at, recorded_at, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(account)
-        .bind(&e.kind)
-        .bind(e.object_id)
-        .bind(ts(e.occurred_at))
-        .bind(ts(e.recorded_at))
-        .bind(&e.payload)
-        .execute(&mut *self.conn)
-        .await?;
+    async fn insert_events(
+        &mut self,
+        account: i64,
+        rows: &JsonRows<EventRow<'_>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(INSERT_EVENTS.as_str())
+            .bind(account)
+            .bind(rows.as_str())
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 

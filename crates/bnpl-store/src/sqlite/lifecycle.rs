@@ -26,6 +26,74 @@ macro_rules! derived {
     };
 }
 
+/// The ids of every installment whose stored state may differ from
+/// [`derived!`] at `$1` with a grace of `$3` days, given that a write sets
+/// `state` to any reported state but `scheduled` (migration 0004): rows
+/// reported `scheduled` whose state is NULL or no clock state (four ranges
+/// around 'due', 'late' and 'scheduled'), `scheduled` on or past the due
+/// date, `due` past the grace period or before the due date, `late` within
+/// the grace period. Each branch is one range of `installments_refresh`
+/// (reported_state, state, due_date), so the cost follows the rows that
+/// change, not the table. EXPLAIN QUERY PLAN of the UPDATE (checked on 1M rows):
+///
+/// ```text
+/// SEARCH installments USING INTEGER PRIMARY KEY (rowid=?)
+/// LIST SUBQUERY
+///   COMPOUND QUERY, 9 times:
+///   SEARCH installments USING COVERING INDEX installments_refresh (reported_state=? AND state=?|state<?|state>? AND state<?|... AND due_date<?|due_date>?)
+/// ```
+///
+/// `tests::candidates_are_index_seeks` keeps it so.
+macro_rules! candidates {
+    ($today:literal, $grace:literal) => {
+        concat!(
+            "SELECT id FROM installments WHERE reported_state = 'scheduled' AND state IS NULL \
+             UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state < 'due' \
+             UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state > 'due' AND state < 'late' \
+             UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state > 'late' AND state < 'scheduled' \
+             UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state > 'scheduled' \
+             UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state = 'scheduled' AND due_date <= ",
+            $today,
+            " UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state = 'due' AND due_date < date(",
+            $today,
+            ", printf('-%d days', ",
+            $grace,
+            ")) UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state = 'due' AND due_date > ",
+            $today,
+            " UNION ALL SELECT id FROM installments WHERE reported_state = 'scheduled' AND state = 'late' AND due_date >= date(",
+            $today,
+            ", printf('-%d days', ",
+            $grace,
+            "))"
+        )
+    };
+}
+
+/// The history rows of [`refresh_states`]: `$1` today, `$2` the time, `$3` the grace.
+const REFRESH_HISTORY: &str = concat!(
+    "INSERT INTO installment_history (installment_id, from_state, to_state, from_due_date, to_due_date, \
+     from_amount_minor, to_amount_minor, changed_at, synced_at, cause) \
+     SELECT id, COALESCE(state, 'scheduled'), ",
+    derived!("$1", "$3"),
+    ", due_date, due_date, amount_minor, amount_minor, $2, $2, 'clock' FROM installments \
+     WHERE id IN (",
+    candidates!("$1", "$3"),
+    // Every candidate is reported 'scheduled'; saying so again here would
+    // let the planner walk all scheduled rows of installments_by_state_due.
+    ") AND COALESCE(state, 'scheduled') <> ",
+    derived!("$1", "$3")
+);
+
+/// The state update of [`refresh_states`]: `$1` today, `$2` the grace.
+const REFRESH_STATES: &str = concat!(
+    "UPDATE installments SET state = ",
+    derived!("$1", "$2"),
+    " WHERE id IN (",
+    candidates!("$1", "$2"),
+    ") AND state IS NOT ",
+    derived!("$1", "$2")
+);
+
 pub(super) async fn refresh_states(
     tx: &mut sqlx::SqliteConnection,
     today: NaiveDate,
@@ -36,30 +104,17 @@ pub(super) async fn refresh_states(
     let at = format_timestamp(at);
     // Only the clock's own changes are recorded here; a provider's report was
     // recorded when its page was applied.
-    sqlx::query(concat!(
-        "INSERT INTO installment_history (installment_id, from_state, to_state, from_due_date, to_due_date, \
-         from_amount_minor, to_amount_minor, changed_at, synced_at, cause) \
-         SELECT id, COALESCE(state, 'scheduled'), ",
-        derived!("$1", "$3"),
-        ", due_date, due_date, amount_minor, amount_minor, $2, $2, 'clock' FROM installments \
-         WHERE reported_state = 'scheduled' AND COALESCE(state, 'scheduled') <> ",
-        derived!("$1", "$3")
-    ))
-    .bind(&today)
-    .bind(&at)
-    .bind(grace_days as i64)
-    .execute(&mut *tx)
-    .await?;
-    let updated = sqlx::query(concat!(
-        "UPDATE installments SET state = ",
-        derived!("$1", "$2"),
-        " WHERE state IS NULL OR state <> ",
-        derived!("$1", "$2")
-    ))
-    .bind(&today)
-    .bind(grace_days as i64)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(REFRESH_HISTORY)
+        .bind(&today)
+        .bind(&at)
+        .bind(grace_days as i64)
+        .execute(&mut *tx)
+        .await?;
+    let updated = sqlx::query(REFRESH_STATES)
+        .bind(&today)
+        .bind(grace_days as i64)
+        .execute(&mut *tx)
+        .await?;
     Ok(updated.rows_affected())
 }
 
@@ -165,4 +220,289 @@ pub(super) async fn history(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use bnpl_core::lifecycle::{DEFAULT_GRACE_DAYS, derive_state_with_grace};
+    use bnpl_core::model::ReportedInstallmentState;
+    use chrono::{Days, TimeZone};
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::sqlite::SqliteStore;
+    use crate::{Database, SecretCipher};
+
+    const STATES: [Option<&str>; 8] = [
+        None,
+        Some("scheduled"),
+        Some("due"),
+        Some("late"),
+        Some("paid"),
+        Some("paused"),
+        Some("cancelled"),
+        Some("unknown"),
+    ];
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn noon(d: NaiveDate) -> DateTime<Utc> {
+        Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap())
+    }
+
+    /// A store with account p/a and its purchase "p1", no installments.
+    async fn store() -> SqliteStore {
+        let store = SqliteStore::open("sqlite::memory:", SecretCipher::from_key_bytes([0; 32]))
+            .await
+            .unwrap();
+        store
+            .put_account(
+                &AccountKey::new("p", "a"),
+                &SecretString::from("s".to_string()),
+            )
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO purchases (id, account_id, external_id, merchant, currency, amount_minor, \
+             captured_minor, refunded_minor, status, plan, apr_bps, interest_minor, created_at, \
+             updated_at, synced_at) SELECT 1, id, 'p1', 'm', 'USD', 400, 400, 0, 'captured', \
+             'pay_in_4', 0, 0, 't', 't', 't' FROM accounts",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store
+    }
+
+    /// An installment of "p1" as a write leaves it (or, with `state`, any state at all).
+    async fn installment(
+        store: &SqliteStore,
+        seq: i64,
+        due: NaiveDate,
+        reported: &str,
+        state: Option<&str>,
+    ) {
+        sqlx::query(
+            "INSERT INTO installments (purchase_id, account_id, seq, due_date, amount_minor, \
+             currency, reported_state, state) SELECT 1, id, $1, $2, 100, 'USD', $3, $4 FROM accounts",
+        )
+        .bind(seq)
+        .bind(format_date(due))
+        .bind(reported)
+        .bind(state)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
+    async fn states(store: &SqliteStore) -> Vec<(i64, String, String, Option<String>)> {
+        sqlx::query_as("SELECT seq, due_date, reported_state, state FROM installments ORDER BY seq")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn clock_rows(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM installment_history WHERE cause = 'clock'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_installment_becomes_due_then_late_by_the_clock() {
+        let store = store().await;
+        let key = AccountKey::new("p", "a");
+        installment(&store, 1, day("2026-03-10"), "scheduled", None).await;
+        // NULL becomes 'scheduled': a change of the column, not of the state.
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-09"), noon(day("2026-03-09")))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-09"), noon(day("2026-03-09")))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-10"), noon(day("2026-03-10")))
+                .await
+                .unwrap(),
+            1
+        );
+        // The last day of the grace period, then the first after it.
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-17"), noon(day("2026-03-17")))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-18"), noon(day("2026-03-18")))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-18"), noon(day("2026-03-18")))
+                .await
+                .unwrap(),
+            0
+        );
+        let history = store.installment_history(&key, "p1", 1).await.unwrap();
+        let seen: Vec<_> = history
+            .iter()
+            .map(|h| {
+                (
+                    h.cause.as_str(),
+                    h.from_state.as_str(),
+                    h.to_state.as_str(),
+                    h.changed_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("clock", "scheduled", "due", noon(day("2026-03-10"))),
+                ("clock", "due", "late", noon(day("2026-03-18"))),
+            ]
+        );
+        assert!(
+            history
+                .iter()
+                .all(|h| h.from_due == day("2026-03-10") && h.to_due == h.from_due)
+        );
+        assert_eq!(states(&store).await[0].3.as_deref(), Some("late"));
+    }
+
+    /// Every stored state against every due date around today and the end of
+    /// the grace period: one refresh leaves each row as
+    /// `derive_state_with_grace` says, records a clock row for each change of
+    /// a scheduled one, and the next refresh changes nothing.
+    #[tokio::test]
+    async fn every_stale_state_is_put_right_and_a_second_refresh_changes_nothing() {
+        let store = store().await;
+        let today = day("2026-03-20");
+        let mut seq = 0;
+        let (mut expected_history, mut expected_updates) = (0, 0);
+        for state in STATES {
+            for offset in -9i64..=2 {
+                let due = today
+                    .checked_add_signed(chrono::Duration::days(offset))
+                    .unwrap();
+                seq += 1;
+                installment(&store, seq, due, "scheduled", state).await;
+                let derived = derive_state_with_grace(
+                    ReportedInstallmentState::Scheduled,
+                    due,
+                    today,
+                    DEFAULT_GRACE_DAYS,
+                );
+                if state.unwrap_or("scheduled") != derived.as_str() {
+                    expected_history += 1;
+                }
+                if state != Some(derived.as_str()) {
+                    expected_updates += 1;
+                }
+            }
+        }
+        // Rows the provider reported otherwise hold that state since they were written.
+        for reported in ReportedInstallmentState::variants() {
+            if *reported != ReportedInstallmentState::Scheduled {
+                seq += 1;
+                let due = today - Days::new(30);
+                installment(&store, seq, due, reported.as_str(), Some(reported.as_str())).await;
+            }
+        }
+        let changed = store.refresh_states(today, noon(today)).await.unwrap();
+        let rows = states(&store).await;
+        assert_eq!(rows.len(), seq as usize);
+        for (_, due, reported, state) in rows {
+            let reported: ReportedInstallmentState = reported.parse().unwrap();
+            let derived = derive_state_with_grace(reported, day(&due), today, DEFAULT_GRACE_DAYS);
+            assert_eq!(
+                state.as_deref(),
+                Some(derived.as_str()),
+                "{reported} due {due}"
+            );
+        }
+        assert_eq!(changed, expected_updates);
+        assert_eq!(clock_rows(&store).await, expected_history);
+        assert_eq!(store.refresh_states(today, noon(today)).await.unwrap(), 0);
+        assert_eq!(clock_rows(&store).await, expected_history);
+    }
+
+    #[tokio::test]
+    async fn a_paid_state_reported_scheduled_again_is_put_right() {
+        let store = store().await;
+        let key = AccountKey::new("p", "a");
+        installment(&store, 1, day("2026-03-10"), "scheduled", Some("paid")).await;
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-12"), noon(day("2026-03-12")))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(states(&store).await[0].3.as_deref(), Some("due"));
+        let history = store.installment_history(&key, "p1", 1).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(
+            (history[0].from_state.as_str(), history[0].to_state.as_str()),
+            ("paid", "due")
+        );
+        assert_eq!(
+            store
+                .refresh_states(day("2026-03-12"), noon(day("2026-03-12")))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    /// Both statements reach installments only by its primary key and by
+    /// seeks on installments_refresh: no branch scans the table.
+    #[tokio::test]
+    async fn candidates_are_index_seeks() {
+        let store = store().await;
+        for (sql, binds) in [(REFRESH_HISTORY, 3), (REFRESH_STATES, 2)] {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(explain)).bind("2026-03-20");
+            if binds == 3 {
+                q = q.bind("2026-03-20T12:00:00Z");
+            }
+            let plan: Vec<String> = q
+                .bind(7i64)
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("detail"))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("SCAN"), "{plan}");
+            assert_eq!(
+                plan.matches("USING COVERING INDEX installments_refresh")
+                    .count(),
+                9,
+                "{plan}"
+            );
+            assert!(
+                plan.contains("SEARCH installments USING INTEGER PRIMARY KEY (rowid=?)"),
+                "{plan}"
+            );
+        }
+    }
 }

@@ -1,0 +1,27 @@
+-- Issue 6: refresh_states follows what can change, not the table size.
+-- The same as schema/sqlite/0004_incremental_states.sql.
+--
+-- Every installment upsert now sets `state` at write time: the provider's
+-- state as it is when it is not 'scheduled' (NULL on insert, unchanged on
+-- update when it is). So the clock can change only rows reported 'scheduled'
+-- whose stored state is NULL or not a clock state, 'scheduled' on or past its
+-- due date, 'due' before its due date or past the grace period, or 'late'
+-- within it. refresh_states finds each of those by a seek on
+-- installments_refresh instead of scanning every installment at every sync.
+
+-- No statement uses (state, due_date) from 0002: no view or read query
+-- filters on `state` (the views derive it from reported_state), and every
+-- index costs each insert.
+DROP INDEX installments_state_due;
+
+-- Rows written before this version: a provider's state other than
+-- 'scheduled' is the mirror's state.
+UPDATE installments SET state = reported_state
+WHERE reported_state <> 'scheduled' AND state IS DISTINCT FROM reported_state;
+
+CREATE INDEX installments_refresh ON installments (reported_state, state, due_date);
+
+-- The planner takes reported_state and state for independent: without this
+-- it expects a quarter of the table reported 'scheduled' with state 'paid'
+-- (none are), costs the refresh far too high and may JIT-compile it.
+CREATE STATISTICS installments_refresh_states (mcv) ON reported_state, state FROM installments;
