@@ -25,6 +25,7 @@ on_both_backends!(
     accounts_lifecycle,
     events_carry_the_record,
     concurrent_writers_all_land,
+    a_bad_page_among_concurrent_ones_fails_alone,
 );
 
 const T1: &str = "2026-02-01T00:00:00Z";
@@ -1190,4 +1191,42 @@ async fn concurrent_writers_all_land(h: &Harness) {
             "rotated 4"
         );
     }
+}
+
+/// Pages written at the same time may share a transaction (SQLite's group
+/// commit): a page the mirror refuses must fail alone, leaving nothing of
+/// itself, while every other page lands with its cursor.
+async fn a_bad_page_among_concurrent_ones_fails_alone(h: &Harness) {
+    let mut keys = Vec::new();
+    for i in 0..8 {
+        keys.push(h.account("klarna-us", &format!("acct-{i}")).await);
+    }
+    let writes = keys.iter().enumerate().map(|(i, key)| async move {
+        let mut purchases: Vec<Purchase> = (0..10)
+            .map(|j| purchase(&format!("p{i}-{j}"), T1))
+            .collect();
+        if i == 3 {
+            // Two installments with seq 1: refused by the mirror.
+            purchases[9].plan.installments[3].seq = 1;
+        }
+        let p = page(Records::Purchases(purchases), "c1");
+        h.db.apply_page(key, Stream::Purchases, &p, synced()).await
+    });
+    let outcomes = futures::future::join_all(writes).await;
+    for (i, (key, outcome)) in keys.iter().zip(outcomes).enumerate() {
+        let cursor = h.cursor(key, Stream::Purchases).await;
+        if i == 3 {
+            assert!(
+                matches!(outcome, Err(StoreError::Invalid(_))),
+                "{outcome:?}"
+            );
+            assert_eq!(cursor, None);
+            assert!(h.db.mirror(key).await.unwrap().purchases.is_empty());
+        } else {
+            assert_eq!(outcome.unwrap().inserted, 10, "account {i}");
+            assert_eq!(cursor.as_deref(), Some("c1"), "account {i}");
+        }
+    }
+    assert_eq!(h.count("purchases").await, 7 * 10);
+    assert_eq!(h.count("events").await, 7 * 10);
 }

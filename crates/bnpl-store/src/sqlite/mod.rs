@@ -1,6 +1,7 @@
 //! The SQLite backend: one database file, WAL, foreign keys on.
 
 mod consents;
+mod group;
 mod lifecycle;
 mod read;
 mod write;
@@ -34,6 +35,8 @@ pub struct SqliteStore {
     /// in order, instead of polling the file lock through the busy timeout
     /// (which stays the arbiter between processes).
     write_lock: tokio::sync::Mutex<()>,
+    /// Pages waiting to be written in the next group commit.
+    pending: group::Queue,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -51,9 +54,6 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            // 16 MiB of page cache per connection instead of 2: the indexes a
-            // page's upserts touch stay in memory instead of being re-read.
-            .pragma("cache_size", "-16384")
             .busy_timeout(BUSY_TIMEOUT);
         let mut pool = SqlitePoolOptions::new().max_connections(4);
         if url.contains(":memory:") || url.contains("mode=memory") {
@@ -70,6 +70,7 @@ impl SqliteStore {
             pool,
             cipher,
             write_lock: tokio::sync::Mutex::new(()),
+            pending: group::Queue::default(),
         })
     }
 
@@ -198,13 +199,7 @@ impl Database for SqliteStore {
         page: &Page,
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError> {
-        let (_writing, mut tx) = self.begin_write().await?;
-        let account = read::account_id(&mut tx, key).await?;
-        let mut writer = write::Writer { conn: &mut tx };
-        let stats = apply::apply_page(&mut writer, account, stream, page, synced_at).await?;
-        // An error above drops `tx`: rolled back, cursor included.
-        tx.commit().await?;
-        Ok(stats)
+        self.apply_page_grouped(key, stream, page, synced_at).await
     }
 
     async fn apply_snapshot(

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Reproduces every figure of docs/performance.md: builds the release binary,
+# then runs `bnpl bench` (sync, delta, ceiling, reads) and the import of a
+# generated export. Results go to $OUT (default ./bench-results) as JSON and
+# text; medians over $RUNS runs of each 1k measurement.
+#
+#   scripts/bench.sh                 # everything (about 20 minutes on 2 cores)
+#   QUICK=1 scripts/bench.sh         # 1k SQLite runs and the import only
+#   BNPL_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test scripts/bench.sh
+#
+# Run it on an idle machine: every figure is CPU-bound on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+OUT=$(realpath -m "${OUT:-bench-results}")
+mkdir -p "$OUT"
+cargo build --release --locked -p bnpl-cli
+BNPL=$(realpath "${CARGO_TARGET_DIR:-target}/release/bnpl")
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+bench() { # name, bench arguments...
+  local name=$1
+  shift
+  echo "== $name: bnpl bench $*" | tee -a "$OUT/summary.txt"
+  "$BNPL" bench --json "$@" >"$OUT/$name.json"
+}
+
+for i in $(seq 1 "$RUNS"); do
+  bench "sqlite-1k-run$i" --accounts 1000 --read-calls 50
+done
+
+# Import: one million export rows into a fresh mirror, then the re-run.
+"$BNPL" sandbox export --rows 1000000 --out "$WORK/export" >/dev/null
+printf 'database_url = "sqlite://%s/import.db"\nsecret_key_file = "%s/import.key"\n' \
+  "$WORK" "$WORK" >bnpl.toml
+BNPL_REFRESH_TOKEN=rt "$BNPL" accounts add klarna-us --account-id A --device-id d >/dev/null
+for pass in first rerun; do
+  /usr/bin/time -v "$BNPL" import --provider klarna-us --account A \
+    "$WORK/export/purchases.csv" "$WORK/export/balance.csv" \
+    >"$OUT/import-$pass.txt" 2>&1
+  echo "== import ($pass): $(grep -E 'Elapsed|Maximum resident' "$OUT/import-$pass.txt" | tr -s ' ' | tr '\n' ' ')" |
+    tee -a "$OUT/summary.txt"
+done
+
+if [ -z "${QUICK:-}" ]; then
+  # Fewer, fuller accounts: the delta's share when rows, not requests, dominate.
+  bench sqlite-100x200 --accounts 100 --purchases-per-account 200 --read-calls 20
+  bench sqlite-10k --accounts 10000 --read-calls 50
+  for c in 1 4 16 64; do
+    bench "latency50-c$c" --accounts 64 --latency-ms 50 --concurrency "$c" --no-ceiling --read-calls 5
+  done
+fi
+
+if [ -n "${BNPL_BENCH_POSTGRES_URL:-}" ]; then
+  bench postgres-1k --accounts 1000 --read-calls 50 --database-url "$BNPL_BENCH_POSTGRES_URL"
+fi
+
+echo "results in $OUT"
