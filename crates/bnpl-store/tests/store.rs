@@ -26,6 +26,7 @@ on_both_backends!(
     events_carry_the_record,
     concurrent_writers_all_land,
     a_bad_page_among_concurrent_ones_fails_alone,
+    new_installments_get_their_state_on_write,
 );
 
 const T1: &str = "2026-02-01T00:00:00Z";
@@ -1229,4 +1230,46 @@ async fn a_bad_page_among_concurrent_ones_fails_alone(h: &Harness) {
     }
     assert_eq!(h.count("purchases").await, 7 * 10);
     assert_eq!(h.count("events").await, 7 * 10);
+}
+
+/// A new installment carries the state derived on the day of its write, so
+/// the first `refresh_states` has nothing to do for it; an update of a
+/// scheduled one leaves the state to `refresh_states` (it records the clock).
+async fn new_installments_get_their_state_on_write(h: &Harness) {
+    let key = h.account("klarna-us", "acct").await;
+    let today = synced().date_naive();
+    let day = |offset: i64| (today + chrono::Duration::days(offset)).to_string();
+    let mut p = purchase("p", T1);
+    p.plan.installments = vec![
+        installment(1, &day(-30), 2_500), // past the 7-day grace: late
+        installment(2, &day(-1), 2_500),  // due
+        installment(3, &day(5), 2_500),   // scheduled
+        Installment {
+            reported_state: ReportedInstallmentState::Paid,
+            ..installment(4, &day(-40), 2_500)
+        },
+    ];
+    let first = page(Records::Purchases(vec![p.clone()]), "c1");
+    h.db.apply_page(&key, Stream::Purchases, &first, synced())
+        .await
+        .unwrap();
+    let states = "SELECT state FROM installments ORDER BY seq";
+    assert_eq!(h.texts(states).await, ["late", "due", "scheduled", "paid"]);
+    assert_eq!(
+        h.db.refresh_states(today, synced()).await.unwrap(),
+        0,
+        "nothing left for the refresh"
+    );
+
+    // An update: the scheduled one moves into the past; the refresh, not
+    // the write, changes its state, and says so in the history.
+    p.updated_at = t(T2);
+    p.plan.installments[2].due = d(&day(-2));
+    let second = page(Records::Purchases(vec![p]), "c2");
+    h.db.apply_page(&key, Stream::Purchases, &second, synced())
+        .await
+        .unwrap();
+    assert_eq!(h.texts(states).await, ["late", "due", "scheduled", "paid"]);
+    assert_eq!(h.db.refresh_states(today, synced()).await.unwrap(), 1);
+    assert_eq!(h.texts(states).await, ["late", "due", "due", "paid"]);
 }

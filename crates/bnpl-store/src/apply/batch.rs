@@ -14,10 +14,11 @@
 
 use std::marker::PhantomData;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use bnpl_core::lifecycle::derive_state;
 use bnpl_core::{Installment, PurchaseItem};
 
 use super::{RecordRef, StoredInstallment};
@@ -235,6 +236,9 @@ pub(crate) struct InstallmentRow<'a> {
     pub reported_state: &'a str,
     pub paid_at: Option<String>,
     pub late_fee_minor: i64,
+    /// The state the mirror shows on the day of the write: a new row needs
+    /// no later pass of `refresh_states` to get it.
+    pub state: &'static str,
 }
 
 impl<'a> InstallmentRow<'a> {
@@ -243,6 +247,7 @@ impl<'a> InstallmentRow<'a> {
         version: &'a str,
         currency: &'a str,
         i: &'a Installment,
+        today: NaiveDate,
     ) -> InstallmentRow<'a> {
         InstallmentRow {
             purchase,
@@ -254,6 +259,7 @@ impl<'a> InstallmentRow<'a> {
             reported_state: i.reported_state.as_str(),
             paid_at: i.paid_at.map(ts),
             late_fee_minor: i.late_fee_minor,
+            state: derive_state(i.reported_state, i.due, today).as_str(),
         }
     }
 }
@@ -422,6 +428,10 @@ pub(crate) const INSTALLMENT_COLUMNS: &[Column] = &[
     ("late_fee_minor", "bigint"),
 ];
 
+/// [`InstallmentRow`]'s state on insert; an update keeps the stored one
+/// unless the provider reports something other than `scheduled`.
+pub(crate) const INSTALLMENT_STATE: &[Column] = &[("state", "text")];
+
 /// The purchase a child row belongs to, as [`ItemRow`] and [`InstallmentRow`] name it.
 pub(crate) const PARENT_COLUMNS: &[Column] = &[("purchase", "text"), ("version", "timestamptz")];
 
@@ -533,8 +543,14 @@ mod tests {
             sorted_names(&[PARENT_COLUMNS, ITEM_COLUMNS])
         );
         assert_eq!(
-            sorted_keys(&InstallmentRow::new("p", "v", "USD", &installment)),
-            sorted_names(&[PARENT_COLUMNS, INSTALLMENT_COLUMNS])
+            sorted_keys(&InstallmentRow::new(
+                "p",
+                "v",
+                "USD",
+                &installment,
+                at.date_naive()
+            )),
+            sorted_names(&[PARENT_COLUMNS, INSTALLMENT_COLUMNS, INSTALLMENT_STATE])
         );
         assert_eq!(
             sorted_keys(&HistoryRow::new(&stored, &installment, at, at, "c")),

@@ -492,7 +492,13 @@ async fn write_plans<'a, W: WriteTx + ?Sized>(
             if before.is_some_and(|o| o.same_as(new, currency)) {
                 continue;
             }
-            installments.push(InstallmentRow::new(&purchase.id, version, currency, new));
+            installments.push(InstallmentRow::new(
+                &purchase.id,
+                version,
+                currency,
+                new,
+                synced_at.date_naive(),
+            ));
             let Some(o) = before.filter(|o| o.history_differs(new)) else {
                 continue;
             };

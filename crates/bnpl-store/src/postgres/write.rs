@@ -14,8 +14,8 @@ use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
 use crate::StoreError;
 use crate::apply::batch::{
-    Column, EVENT_COLUMNS, HISTORY_COLUMNS, INSTALLMENT_COLUMNS, ITEM_COLUMNS, PARENT_COLUMNS,
-    list, record_columns,
+    Column, EVENT_COLUMNS, HISTORY_COLUMNS, INSTALLMENT_COLUMNS, INSTALLMENT_STATE, ITEM_COLUMNS,
+    PARENT_COLUMNS, list, record_columns,
 };
 use crate::apply::{
     EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
@@ -90,19 +90,20 @@ static INSERT_ITEMS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A provider's state other than `scheduled` is the mirror's state as it
-/// is; a scheduled one waits for `refresh_states`, which derives due/late.
+/// A new row gets the state derived on the day of the write. On update a
+/// provider's state other than `scheduled` is the mirror's state as it is; a
+/// scheduled one keeps its state for `refresh_states`, which records what the
+/// clock changes.
 static UPSERT_INSTALLMENTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO installments (purchase_id, account_id, {cols}, state) \
-         SELECT p.id, $1, {values}, CASE WHEN r.reported_state <> 'scheduled' \
-         THEN r.reported_state END FROM {from} {PARENT_JOIN} \
+         SELECT p.id, $1, {values}, r.state FROM {from} {PARENT_JOIN} \
          ON CONFLICT (purchase_id, seq) DO UPDATE SET {sets}, \
          state = CASE WHEN excluded.reported_state <> 'scheduled' THEN excluded.reported_state \
          ELSE installments.state END",
         cols = list(INSTALLMENT_COLUMNS, str::to_string),
         values = read(INSTALLMENT_COLUMNS),
-        from = recordset(2, &[PARENT_COLUMNS, INSTALLMENT_COLUMNS]),
+        from = recordset(2, &[PARENT_COLUMNS, INSTALLMENT_COLUMNS, INSTALLMENT_STATE]),
         sets = list(&INSTALLMENT_COLUMNS[1..], |c| format!("{c} = excluded.{c}")),
     )
 });

@@ -89,13 +89,14 @@ static INSERT_ITEMS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A provider's state other than `scheduled` is the mirror's state as it
-/// is; a scheduled one waits for `refresh_states`, which derives due/late.
+/// A new row gets the state derived on the day of the write. On update a
+/// provider's state other than `scheduled` is the mirror's state as it is; a
+/// scheduled one keeps its state for `refresh_states`, which records what the
+/// clock changes.
 static UPSERT_INSTALLMENTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO installments (purchase_id, account_id, {cols}, state) \
-         SELECT p.id, $1, {values}, CASE WHEN r.value ->> 'reported_state' <> 'scheduled' \
-         THEN r.value ->> 'reported_state' END FROM jsonb_each($2) AS r {PARENT_JOIN} \
+         SELECT p.id, $1, {values}, r.value ->> 'state' FROM jsonb_each($2) AS r {PARENT_JOIN} \
          ON CONFLICT (purchase_id, seq) DO UPDATE SET {sets}, \
          state = CASE WHEN excluded.reported_state <> 'scheduled' THEN excluded.reported_state \
          ELSE installments.state END",
