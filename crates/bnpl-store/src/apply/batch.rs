@@ -142,7 +142,7 @@ impl<'a> RecordRow<'a> {
                 dispute_state: p.dispute.as_ref().map(|d| d.state.as_str()),
                 dispute_opened_at: p.dispute.as_ref().map(|d| ts(d.opened_at)),
                 created_at: ts(p.created_at),
-                updated_at: ts(p.updated_at),
+                updated_at: purchase_version(p),
             },
             RecordRef::CardTransaction(t) => RecordRow::CardTransaction {
                 external_id: &t.id,
@@ -190,6 +190,12 @@ impl<'a> RecordRow<'a> {
             },
         }
     }
+}
+
+/// A purchase's `updated_at` as written: its row's column, and the
+/// `version` its children join on. One function, so the two cannot differ.
+pub(crate) fn purchase_version(p: &bnpl_core::Purchase) -> String {
+    ts(crate::time::stored(p.updated_at))
 }
 
 /// One `purchase_items` row.

@@ -18,10 +18,11 @@ use bnpl_core::{
     PointsSnapshot, Profile, Purchase, Records, ReportedInstallmentState, SnapshotData, Stream,
 };
 
-use crate::time::{format_timestamp as ts, stored};
+use crate::time::stored;
 use crate::{ApplyStats, StoreError};
 
 pub(crate) mod batch;
+pub(crate) mod statements;
 
 pub(crate) use batch::{EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow};
 
@@ -442,7 +443,7 @@ async fn write_plans<'a, W: WriteTx + ?Sized>(
     let purchases: Vec<(&'a Purchase, bool, String)> = written
         .iter()
         .filter_map(|(r, existed)| match r {
-            RecordRef::Purchase(p) => Some((*p, *existed, ts(stored(p.updated_at)))),
+            RecordRef::Purchase(p) => Some((*p, *existed, batch::purchase_version(p))),
             _ => None,
         })
         .collect();

@@ -1,8 +1,8 @@
 //! The PostgreSQL statements of a write transaction: the same statements as
 //! the SQLite ones, with native types and id lists bound as arrays. Batches
-//! arrive as one JSON array, read with `json_to_recordset` into typed columns.
-//! Every statement text is built once per process, so each connection
-//! prepares it once.
+//! arrive as one JSON array; the batch statements are
+//! `crate::apply::statements`. Every statement text is built once per
+//! process, so each connection prepares it once.
 
 use std::sync::LazyLock;
 
@@ -13,10 +13,8 @@ use sqlx::PgConnection;
 use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
 use crate::StoreError;
-use crate::apply::batch::{
-    Column, EVENT_COLUMNS, HISTORY_COLUMNS, INSTALLMENT_COLUMNS, INSTALLMENT_STATE, ITEM_COLUMNS,
-    PARENT_COLUMNS, list, record_columns,
-};
+use crate::apply::batch::Column;
+use crate::apply::statements::{BatchStatements, Dialect};
 use crate::apply::{
     EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
     WriteTx,
@@ -44,6 +42,14 @@ const REMOVE: [&str; 5] = [
     "DELETE FROM deliveries WHERE account_id = $1 AND external_id = ANY($2) RETURNING external_id",
 ];
 
+/// Batches are read with `json_to_recordset` into typed columns.
+static SQL: LazyLock<BatchStatements> = LazyLock::new(|| {
+    BatchStatements::new(&Dialect {
+        source: recordset,
+        value: |name| format!("r.{name}"),
+    })
+});
+
 /// `json_to_recordset($n::json) AS r(a text, b bigint)`: the batch as typed rows `r`.
 fn recordset(param: u8, columns: &[&[Column]]) -> String {
     let typed = columns
@@ -54,77 +60,6 @@ fn recordset(param: u8, columns: &[&[Column]]) -> String {
         .join(", ");
     format!("json_to_recordset(${param}::json) AS r({typed})")
 }
-
-fn read(columns: &[Column]) -> String {
-    list(columns, |c| format!("r.{c}"))
-}
-
-fn upsert_records_sql(table: Table) -> String {
-    let name = table.name();
-    let columns = record_columns(table);
-    format!(
-        "INSERT INTO {name} (account_id, {cols}, synced_at) \
-         SELECT $1, {values}, $2 FROM {from} \
-         ON CONFLICT (account_id, external_id) DO UPDATE SET {sets}, \
-         synced_at = excluded.synced_at WHERE excluded.updated_at > {name}.updated_at",
-        cols = list(columns, str::to_string),
-        values = read(columns),
-        from = recordset(3, &[columns]),
-        sets = list(&columns[1..], |c| format!("{c} = excluded.{c}")),
-    )
-}
-
-static UPSERT_RECORDS: LazyLock<[String; 5]> = LazyLock::new(|| Table::ALL.map(upsert_records_sql));
-
-/// The purchase a child row names, holding the version it was written with.
-const PARENT_JOIN: &str = "JOIN purchases p ON p.account_id = $1 \
-    AND p.external_id = r.purchase AND p.updated_at = r.version";
-
-static INSERT_ITEMS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO purchase_items (purchase_id, {cols}) SELECT p.id, {values} \
-         FROM {from} {PARENT_JOIN}",
-        cols = list(ITEM_COLUMNS, str::to_string),
-        values = read(ITEM_COLUMNS),
-        from = recordset(2, &[PARENT_COLUMNS, ITEM_COLUMNS]),
-    )
-});
-
-/// A new row gets the state derived on the day of the write. On update a
-/// provider's state other than `scheduled` is the mirror's state as it is; a
-/// scheduled one keeps its state for `refresh_states`, which records what the
-/// clock changes.
-static UPSERT_INSTALLMENTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO installments (purchase_id, account_id, {cols}, state) \
-         SELECT p.id, $1, {values}, r.state FROM {from} {PARENT_JOIN} \
-         ON CONFLICT (purchase_id, seq) DO UPDATE SET {sets}, \
-         state = CASE WHEN excluded.reported_state <> 'scheduled' THEN excluded.reported_state \
-         ELSE installments.state END",
-        cols = list(INSTALLMENT_COLUMNS, str::to_string),
-        values = read(INSTALLMENT_COLUMNS),
-        from = recordset(2, &[PARENT_COLUMNS, INSTALLMENT_COLUMNS, INSTALLMENT_STATE]),
-        sets = list(&INSTALLMENT_COLUMNS[1..], |c| format!("{c} = excluded.{c}")),
-    )
-});
-
-static INSERT_HISTORY: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO installment_history ({cols}) SELECT {values} FROM {from}",
-        cols = list(HISTORY_COLUMNS, str::to_string),
-        values = read(HISTORY_COLUMNS),
-        from = recordset(1, &[HISTORY_COLUMNS]),
-    )
-});
-
-static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO events (account_id, {cols}) SELECT $1, {values} FROM {from}",
-        cols = list(EVENT_COLUMNS, str::to_string),
-        values = read(EVENT_COLUMNS),
-        from = recordset(2, &[EVENT_COLUMNS]),
-    )
-});
 
 #[async_trait]
 impl WriteTx for Writer<'_> {
@@ -169,7 +104,7 @@ impl WriteTx for Writer<'_> {
         synced_at: DateTime<Utc>,
         rows: &JsonRows<RecordRow<'_>>,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(UPSERT_RECORDS[table as usize].as_str())
+        let done = sqlx::query(SQL.upsert_records[table as usize].as_str())
             .bind(account)
             .bind(ts(synced_at))
             .bind(rows.as_str())
@@ -199,7 +134,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<ItemRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(INSERT_ITEMS.as_str())
+        sqlx::query(SQL.insert_items.as_str())
             .bind(account)
             .bind(rows.as_str())
             .execute(&mut *self.conn)
@@ -212,7 +147,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<InstallmentRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(UPSERT_INSTALLMENTS.as_str())
+        sqlx::query(SQL.upsert_installments.as_str())
             .bind(account)
             .bind(rows.as_str())
             .execute(&mut *self.conn)
@@ -229,7 +164,7 @@ impl WriteTx for Writer<'_> {
     }
 
     async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError> {
-        sqlx::query(INSERT_HISTORY.as_str())
+        sqlx::query(SQL.insert_history.as_str())
             .bind(rows.as_str())
             .execute(&mut *self.conn)
             .await?;
@@ -255,7 +190,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<EventRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(INSERT_EVENTS.as_str())
+        sqlx::query(SQL.insert_events.as_str())
             .bind(account)
             .bind(rows.as_str())
             .execute(&mut *self.conn)

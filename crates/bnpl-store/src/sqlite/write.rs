@@ -1,8 +1,7 @@
 //! The SQLite statements of a write transaction. Timestamps are bound as
 //! text in the one format of `crate::time`, never through sqlx's own encoding.
 //! Every statement text is built once per process, so each connection
-//! prepares it once. Batches arrive as one JSON array, read with `jsonb_each`
-//! (parsed once per statement; each row's `->>` then reads the binary form).
+//! prepares it once. The batch statements are `crate::apply::statements`.
 
 use std::sync::LazyLock;
 
@@ -13,9 +12,7 @@ use sqlx::SqliteConnection;
 use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
 use crate::StoreError;
-use crate::apply::batch::{
-    Column, EVENT_COLUMNS, HISTORY_COLUMNS, INSTALLMENT_COLUMNS, ITEM_COLUMNS, list, record_columns,
-};
+use crate::apply::statements::{BatchStatements, Dialect};
 use crate::apply::{
     EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
     WriteTx,
@@ -49,77 +46,13 @@ const REMOVE: [&str; 5] = [
     "DELETE FROM deliveries WHERE account_id = $1 AND external_id IN (SELECT value FROM json_each($2)) RETURNING external_id",
 ];
 
-/// `r.value ->> 'a', r.value ->> 'b'`: the columns read from the batch row `r`.
-fn read(columns: &[Column]) -> String {
-    list(columns, |c| format!("r.value ->> '{c}'"))
-}
-
-/// Inserts a batch of the table's rows, or updates a stored row when the
-/// batch's is newer (`WHERE true` keeps SQLite from reading `ON CONFLICT` as
-/// a join constraint).
-fn upsert_records_sql(table: Table) -> String {
-    let name = table.name();
-    let columns = record_columns(table);
-    format!(
-        "INSERT INTO {name} (account_id, {cols}, synced_at) \
-         SELECT $1, {values}, $2 FROM jsonb_each($3) AS r WHERE true \
-         ON CONFLICT (account_id, external_id) DO UPDATE SET {sets}, \
-         synced_at = excluded.synced_at WHERE excluded.updated_at > {name}.updated_at",
-        cols = list(columns, str::to_string),
-        values = read(columns),
-        sets = list(&columns[1..], |c| format!("{c} = excluded.{c}")),
-    )
-}
-
-static UPSERT_RECORDS: LazyLock<[String; 5]> = LazyLock::new(|| Table::ALL.map(upsert_records_sql));
-
-/// The purchase a child row names, holding the version it was written with.
-/// `CROSS JOIN` makes the batch the outer loop (one index seek per row):
-/// with a plain join SQLite may walk the account's purchases instead and
-/// scan the batch for each, which grows with the account.
-const PARENT_JOIN: &str = "CROSS JOIN purchases p WHERE p.account_id = $1 \
-    AND p.external_id = r.value ->> 'purchase' AND p.updated_at = r.value ->> 'version'";
-
-static INSERT_ITEMS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO purchase_items (purchase_id, {cols}) SELECT p.id, {values} \
-         FROM jsonb_each($2) AS r {PARENT_JOIN}",
-        cols = list(ITEM_COLUMNS, str::to_string),
-        values = read(ITEM_COLUMNS),
-    )
-});
-
-/// A new row gets the state derived on the day of the write. On update a
-/// provider's state other than `scheduled` is the mirror's state as it is; a
-/// scheduled one keeps its state for `refresh_states`, which records what the
-/// clock changes.
-static UPSERT_INSTALLMENTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO installments (purchase_id, account_id, {cols}, state) \
-         SELECT p.id, $1, {values}, r.value ->> 'state' FROM jsonb_each($2) AS r {PARENT_JOIN} \
-         ON CONFLICT (purchase_id, seq) DO UPDATE SET {sets}, \
-         state = CASE WHEN excluded.reported_state <> 'scheduled' THEN excluded.reported_state \
-         ELSE installments.state END",
-        cols = list(INSTALLMENT_COLUMNS, str::to_string),
-        values = read(INSTALLMENT_COLUMNS),
-        sets = list(&INSTALLMENT_COLUMNS[1..], |c| format!("{c} = excluded.{c}")),
-    )
-});
-
-static INSERT_HISTORY: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO installment_history ({cols}) SELECT {values} FROM jsonb_each($1) AS r",
-        cols = list(HISTORY_COLUMNS, str::to_string),
-        values = read(HISTORY_COLUMNS),
-    )
-});
-
-static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO events (account_id, {cols}) SELECT $1, {values} FROM jsonb_each($2) AS r",
-        cols = list(EVENT_COLUMNS, str::to_string),
-        values = read(EVENT_COLUMNS),
-    )
+/// Batches are read with `jsonb_each`: the array is parsed once per
+/// statement, and each row's `->>` reads the binary form.
+static SQL: LazyLock<BatchStatements> = LazyLock::new(|| {
+    BatchStatements::new(&Dialect {
+        source: |param, _| format!("jsonb_each(${param}) AS r"),
+        value: |name| format!("r.value ->> '{name}'"),
+    })
 });
 
 #[async_trait]
@@ -165,7 +98,7 @@ impl WriteTx for Writer<'_> {
         synced_at: DateTime<Utc>,
         rows: &JsonRows<RecordRow<'_>>,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(UPSERT_RECORDS[table as usize].as_str())
+        let done = sqlx::query(SQL.upsert_records[table as usize].as_str())
             .bind(account)
             .bind(ts(synced_at))
             .bind(rows.as_str())
@@ -195,7 +128,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<ItemRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(INSERT_ITEMS.as_str())
+        sqlx::query(SQL.insert_items.as_str())
             .bind(account)
             .bind(rows.as_str())
             .execute(&mut *self.conn)
@@ -208,7 +141,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<InstallmentRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(UPSERT_INSTALLMENTS.as_str())
+        sqlx::query(SQL.upsert_installments.as_str())
             .bind(account)
             .bind(rows.as_str())
             .execute(&mut *self.conn)
@@ -225,7 +158,7 @@ impl WriteTx for Writer<'_> {
     }
 
     async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError> {
-        sqlx::query(INSERT_HISTORY.as_str())
+        sqlx::query(SQL.insert_history.as_str())
             .bind(rows.as_str())
             .execute(&mut *self.conn)
             .await?;
@@ -251,7 +184,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<EventRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(INSERT_EVENTS.as_str())
+        sqlx::query(SQL.insert_events.as_str())
             .bind(account)
             .bind(rows.as_str())
             .execute(&mut *self.conn)
@@ -417,7 +350,7 @@ mod tests {
         let store = SqliteStore::open("sqlite::memory:", SecretCipher::from_key_bytes([0; 32]))
             .await
             .unwrap();
-        for sql in [INSERT_ITEMS.as_str(), UPSERT_INSTALLMENTS.as_str()] {
+        for sql in [SQL.insert_items.as_str(), SQL.upsert_installments.as_str()] {
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
                     .bind(1_i64)
