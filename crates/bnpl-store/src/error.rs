@@ -2,6 +2,15 @@
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// From the SQLite writer connection (see `sqlite/write.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "{0:?} is an in-memory SQLite database: the mirror's writer and readers are separate \
+         connections and would each see an empty database of their own; use a file \
+         (sqlite://bnpl.db)"
+    )]
+    InMemory(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unknown account {0}")]

@@ -1,26 +1,28 @@
 //! Group commit of pages. SQLite has one writer, and a small page's cost was
 //! mostly its transaction: BEGIN, COMMIT (writing every page of every index
-//! it touched to the WAL) and the hand-offs to sqlx's worker thread around
-//! them, about 3 ms for an account's 20 purchases (issue 6). Pages that
-//! arrive while another page is being written wait in a queue; the next
-//! writer takes the whole queue and applies it in one transaction.
+//! it touched to the WAL) and, through sqlx, two thread hand-offs per
+//! statement (issue 6). Pages that arrive while another group is being
+//! written wait in a queue; the next writer takes the whole queue and applies
+//! it in one transaction on the writer connection, synchronously.
 //!
-//! Each page stays atomic with its cursor: its rows and cursor are in the
-//! same transaction as before, only more pages share it. When one page of a
-//! group fails, the group is rolled back and every page is applied again on
-//! its own, so each caller gets its own page's outcome and a bad page never
-//! takes another account's page down with it.
+//! Each page stays atomic with its cursor: it runs inside a savepoint of the
+//! group's transaction, so a page that fails is undone alone and its caller
+//! gets its own error, while the other pages of the group commit. When the
+//! transaction itself fails (it cannot commit), every page is applied again
+//! in a transaction of its own, so a bad page never takes another account's
+//! page down with it.
 
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use bnpl_core::{Page, Stream};
 
-use super::{SqliteStore, read, write};
+use super::write::{self, in_savepoint, in_transaction};
+use super::{SqliteStore, blocking, synchronously};
 use crate::{AccountKey, ApplyStats, StoreError, apply};
-
 /// A page waiting to be written, and where its outcome goes.
 pub(super) struct PendingPage {
     key: AccountKey,
@@ -71,53 +73,57 @@ impl SqliteStore {
                         ))
                     });
                 }
-                guard = self.write_lock.lock() => {
+                mut conn = self.write_lock.lock() => {
                     // Empty when another writer already took this page: its
                     // outcome is then ready on the next turn.
                     let group = self.pending.take();
                     if !group.is_empty() {
-                        self.write_group(group).await;
+                        blocking(|| write_group(&mut conn, group));
                     }
-                    drop(guard);
                 }
             }
         }
     }
+}
 
-    /// Writes `group` in one transaction, or each page on its own when that fails.
-    /// The caller holds the write lock.
-    async fn write_group(&self, group: Vec<PendingPage>) {
-        if group.len() > 1 {
-            match self.apply_all(&group).await {
-                Ok(stats) => {
-                    for (page, stats) in group.into_iter().zip(stats) {
-                        let _ = page.done.send(Ok(stats));
-                    }
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!(pages = group.len(), error = %e, "group write failed; writing its pages one by one");
-                }
+/// Writes `group` in one transaction, each page in a savepoint; when the
+/// transaction fails, each page in a transaction of its own.
+fn write_group(conn: &mut Connection, group: Vec<PendingPage>) {
+    let together = in_transaction(conn, |conn| {
+        group
+            .iter()
+            .map(|page| in_savepoint(conn, |conn| apply_pending(conn, page)))
+            .collect::<Result<Vec<_>, StoreError>>()
+    });
+    match together {
+        Ok(outcomes) => {
+            for (page, outcome) in group.into_iter().zip(outcomes) {
+                let _ = page.done.send(outcome);
             }
         }
-        for page in group {
-            let outcome = self.apply_all(std::slice::from_ref(&page)).await;
-            let _ = page.done.send(outcome.map(|mut s| s.remove(0)));
+        Err(e) if group.len() > 1 => {
+            tracing::debug!(pages = group.len(), error = %e, "group write failed; writing its pages one by one");
+            for page in group {
+                let outcome = in_transaction(conn, |conn| apply_pending(conn, &page));
+                let _ = page.done.send(outcome);
+            }
+        }
+        Err(e) => {
+            if let Some(page) = group.into_iter().next() {
+                let _ = page.done.send(Err(e));
+            }
         }
     }
+}
 
-    async fn apply_all(&self, group: &[PendingPage]) -> Result<Vec<ApplyStats>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut stats = Vec::with_capacity(group.len());
-        for p in group {
-            let account = read::account_id(&mut tx, &p.key).await?;
-            let mut writer = write::Writer { conn: &mut tx };
-            stats.push(
-                apply::apply_page(&mut writer, account, p.stream, &p.page, p.synced_at).await?,
-            );
-        }
-        // An error above drops `tx`: rolled back, cursors included.
-        tx.commit().await?;
-        Ok(stats)
-    }
+fn apply_pending(conn: &mut Connection, p: &PendingPage) -> Result<ApplyStats, StoreError> {
+    let account = write::account_id(conn, &p.key)?;
+    let mut writer = write::Writer { conn };
+    synchronously(apply::apply_page(
+        &mut writer,
+        account,
+        p.stream,
+        &p.page,
+        p.synced_at,
+    ))
 }

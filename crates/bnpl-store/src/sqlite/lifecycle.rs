@@ -230,8 +230,8 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
+    use crate::Database;
     use crate::sqlite::SqliteStore;
-    use crate::{Database, SecretCipher};
 
     const STATES: [Option<&str>; 8] = [
         None,
@@ -253,10 +253,8 @@ mod tests {
     }
 
     /// A store with account p/a and its purchase "p1", no installments.
-    async fn store() -> SqliteStore {
-        let store = SqliteStore::open("sqlite::memory:", SecretCipher::from_key_bytes([0; 32]))
-            .await
-            .unwrap();
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let (store, dir) = crate::sqlite::tests::scratch().await;
         store
             .put_account(
                 &AccountKey::new("p", "a"),
@@ -273,7 +271,7 @@ mod tests {
         .execute(store.pool())
         .await
         .unwrap();
-        store
+        (store, dir)
     }
 
     /// An installment of "p1" as a write leaves it (or, with `state`, any state at all).
@@ -313,7 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_scheduled_installment_becomes_due_then_late_by_the_clock() {
-        let store = store().await;
+        let (store, _dir) = store().await;
         let key = AccountKey::new("p", "a");
         installment(&store, 1, day("2026-03-10"), "scheduled", None).await;
         // NULL becomes 'scheduled': a change of the column, not of the state.
@@ -393,7 +391,7 @@ mod tests {
     /// a scheduled one, and the next refresh changes nothing.
     #[tokio::test]
     async fn every_stale_state_is_put_right_and_a_second_refresh_changes_nothing() {
-        let store = store().await;
+        let (store, _dir) = store().await;
         let today = day("2026-03-20");
         let mut seq = 0;
         let (mut expected_history, mut expected_updates) = (0, 0);
@@ -446,7 +444,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_paid_state_reported_scheduled_again_is_put_right() {
-        let store = store().await;
+        let (store, _dir) = store().await;
         let key = AccountKey::new("p", "a");
         installment(&store, 1, day("2026-03-10"), "scheduled", Some("paid")).await;
         assert_eq!(
@@ -476,7 +474,7 @@ mod tests {
     /// seeks on installments_refresh: no branch scans the table.
     #[tokio::test]
     async fn candidates_are_index_seeks() {
-        let store = store().await;
+        let (store, _dir) = store().await;
         for (sql, binds) in [(REFRESH_HISTORY, 3), (REFRESH_STATES, 2)] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(explain)).bind("2026-03-20");

@@ -29,12 +29,15 @@ use crate::{
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct SqliteStore {
+    /// Reads, and the writes that are one or two statements.
     pool: SqlitePool,
     cipher: SecretCipher,
-    /// SQLite has one writer at a time. Writers of this process queue here,
-    /// in order, instead of polling the file lock through the busy timeout
-    /// (which stays the arbiter between processes).
-    write_lock: tokio::sync::Mutex<()>,
+    /// The writer connection, which applies pages, snapshots and imports
+    /// (`write.rs`). SQLite has one writer at a time: every writer of this
+    /// process, on this connection or on the pool, holds this lock, so they
+    /// queue here in order instead of polling the file lock through the busy
+    /// timeout (which stays the arbiter between processes).
+    write_lock: tokio::sync::Mutex<rusqlite::Connection>,
     /// Pages waiting to be written in the next group commit.
     pending: group::Queue,
 }
@@ -49,27 +52,25 @@ impl SqliteStore {
     /// Opens (creating the file if missing) and migrates the database at
     /// `url` (`sqlite://path/to/bnpl.db`, `sqlite::memory:`).
     pub async fn open(url: &str, cipher: SecretCipher) -> Result<SqliteStore, StoreError> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::InMemory(url.to_string()));
+        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let mut pool = SqlitePoolOptions::new().max_connections(4);
-        if url.contains(":memory:") || url.contains("mode=memory") {
-            // Every connection to :memory: is a database of its own: keep exactly one, forever.
-            pool = pool
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
-        }
-        let pool = pool.connect_with(options).await?;
+        let path = options.get_filename().to_owned();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         migrate::sqlite().run(&pool).await?;
         Ok(SqliteStore {
             pool,
             cipher,
-            write_lock: tokio::sync::Mutex::new(()),
+            write_lock: tokio::sync::Mutex::new(open_writer(&path)?),
             pending: group::Queue::default(),
         })
     }
@@ -90,7 +91,7 @@ impl SqliteStore {
         &self,
     ) -> Result<
         (
-            tokio::sync::MutexGuard<'_, ()>,
+            tokio::sync::MutexGuard<'_, rusqlite::Connection>,
             sqlx::Transaction<'static, sqlx::Sqlite>,
         ),
         StoreError,
@@ -98,6 +99,37 @@ impl SqliteStore {
         let guard = self.write_lock.lock().await;
         Ok((guard, self.pool.begin_with("BEGIN IMMEDIATE").await?))
     }
+}
+
+/// The writer connection, on the file the pool opened and migrated.
+fn open_writer(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL is a property of the file (set by the pool); these are per connection.
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    // Every statement of a write, prepared once.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Runs the writer's synchronous work on this thread. On a multi-thread
+/// runtime the worker first hands its other tasks to another thread
+/// (`block_in_place`); on a current-thread runtime it just runs.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// The writer's statements (`write::Writer`) never wait: the shared, async
+/// apply logic completes in one poll on the writer connection.
+fn synchronously<F: std::future::Future>(future: F) -> F::Output {
+    use futures::FutureExt;
+    future
+        .now_or_never()
+        .expect("the SQLite writer's statements complete without waiting")
 }
 
 fn found(rows_affected: u64, key: &AccountKey) -> Result<(), StoreError> {
@@ -208,12 +240,19 @@ impl Database for SqliteStore {
         snapshot: &SnapshotData,
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError> {
-        let (_writing, mut tx) = self.begin_write().await?;
-        let account = read::account_id(&mut tx, key).await?;
-        let mut writer = write::Writer { conn: &mut tx };
-        let stats = apply::apply_snapshot(&mut writer, account, snapshot, synced_at).await?;
-        tx.commit().await?;
-        Ok(stats)
+        let mut conn = self.write_lock.lock().await;
+        blocking(|| {
+            write::in_transaction(&mut conn, |conn| {
+                let account = write::account_id(conn, key)?;
+                let mut writer = write::Writer { conn };
+                synchronously(apply::apply_snapshot(
+                    &mut writer,
+                    account,
+                    snapshot,
+                    synced_at,
+                ))
+            })
+        })
     }
 
     async fn import_records(
@@ -222,16 +261,24 @@ impl Database for SqliteStore {
         batches: &mut (dyn Iterator<Item = Result<Records, StoreError>> + Send),
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError> {
-        let (_writing, mut tx) = self.begin_write().await?;
-        let account = read::account_id(&mut tx, key).await?;
-        let mut writer = write::Writer { conn: &mut tx };
-        let mut stats = ApplyStats::default();
-        for batch in batches {
-            // An error drops `tx`: nothing of the import is written.
-            stats.add(apply::apply_import(&mut writer, account, &batch?, synced_at).await?);
-        }
-        tx.commit().await?;
-        Ok(stats)
+        let mut conn = self.write_lock.lock().await;
+        blocking(|| {
+            // One transaction for the whole import: an error leaves nothing of it.
+            write::in_transaction(&mut conn, |conn| {
+                let account = write::account_id(conn, key)?;
+                let mut writer = write::Writer { conn };
+                let mut stats = ApplyStats::default();
+                for batch in batches {
+                    stats.add(synchronously(apply::apply_import(
+                        &mut writer,
+                        account,
+                        &batch?,
+                        synced_at,
+                    ))?);
+                }
+                Ok(stats)
+            })
+        })
     }
 
     async fn reset_cursor(&self, key: &AccountKey, stream: Stream) -> Result<(), StoreError> {
@@ -370,20 +417,43 @@ impl Database for SqliteStore {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn upsert_statements_refuse_older_rows() {
-        // Also shows that an in-memory database keeps its tables across statements.
-        let store = SqliteStore::open("sqlite::memory:", SecretCipher::from_key_bytes([0; 32]))
+    /// A scratch store in a temporary directory (removed on drop).
+    pub(super) async fn scratch() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url, SecretCipher::from_key_bytes([0; 32]))
             .await
             .unwrap();
+        (store, dir)
+    }
+
+    #[tokio::test]
+    async fn upsert_statements_refuse_older_rows() {
+        let (store, _dir) = scratch().await;
         let key = AccountKey::new("p", "a");
         store
             .put_account(&key, &SecretString::from("s".to_string()))
             .await
             .unwrap();
-        let (_writing, mut tx) = store.begin_write().await.unwrap();
-        let account = read::account_id(&mut tx, &key).await.unwrap();
-        let mut writer = write::Writer { conn: &mut tx };
-        apply::checks::upsert_statements_refuse_older_rows(&mut writer, account).await;
+        let mut conn = store.write_lock.lock().await;
+        write::in_transaction(&mut conn, |conn| {
+            let account = write::account_id(conn, &key)?;
+            let mut writer = write::Writer { conn };
+            synchronously(apply::checks::upsert_statements_refuse_older_rows(
+                &mut writer,
+                account,
+            ));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn in_memory_urls_are_refused_with_the_reason() {
+        let e = SqliteStore::open("sqlite::memory:", SecretCipher::from_key_bytes([0; 32]))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::InMemory(_)), "{e}");
+        assert!(e.to_string().contains("use a file"), "{e}");
     }
 }

@@ -200,22 +200,33 @@ fn push_conditions(
         q.push(")");
     }
     if filter.open_only {
-        // A list of binds, not json_each: the planner seeks
-        // installments_by_state_due once per state. For one account, the
-        // unary `+` keeps it on installments_by_account_due instead (an
-        // account has a few hundred rows; the states, the whole window).
+        // The literal list of migration 0006, not binds: the planner uses
+        // the partial index installments_by_state_due only when the query
+        // repeats its condition, and seeks it once per state. For one
+        // account, the unary `+` keeps it on installments_by_account_due
+        // instead (an account has a few hundred rows; the states, the whole
+        // window).
         let plus = if !joined && filter.account_id.is_some() {
             "+"
         } else {
             ""
         };
-        q.push(format_args!(" AND {plus}{t}.reported_state IN ("));
-        let mut list = q.separated(", ");
-        for state in rows::open_reported_states() {
-            list.push_bind(state);
-        }
-        q.push(")");
+        q.push(format_args!(
+            " AND {plus}{t}.reported_state IN ({})",
+            open_states_sql()
+        ));
     }
+}
+
+/// The open reported states as the SQL list of migration 0006's partial
+/// index: `'scheduled', 'late', 'paused'` (the values are the state
+/// machine's own snake_case names, never input).
+pub(crate) fn open_states_sql() -> String {
+    rows::open_reported_states()
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Far enough ahead to bound a window that has no end.
@@ -518,9 +529,25 @@ mod tests {
             assert!(p.contains("installments_by_account_due"), "{p}");
             assert!(!p.contains("SCAN i") && !p.contains("SCAN c"), "{p}");
         }
-        // The states are separate binds, not a json_each the planner cannot see through.
+        // The states are the partial index's own literal list.
         let sql = installments_query("", &window).into_sql();
         let sql = sql.as_str();
-        assert!(sql.contains("reported_state IN (?, ?, ?)"), "{sql}");
+        assert!(
+            sql.contains("reported_state IN ('scheduled', 'late', 'paused')"),
+            "{sql}"
+        );
+    }
+
+    /// The partial index's condition (migration 0006) is the list the
+    /// queries build from the state machine: a state added to one and not
+    /// the other would silently fall back to a table scan.
+    #[test]
+    fn the_open_states_index_lists_the_open_states() {
+        let migration = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schema/sqlite/0006_open_installment_indexes.sql"
+        ));
+        let condition = format!("WHERE reported_state IN ({});", open_states_sql());
+        assert!(migration.contains(&condition), "{condition}");
     }
 }

@@ -1,33 +1,171 @@
-//! The SQLite statements of a write transaction. Timestamps are bound as
-//! text in the one format of `crate::time`, never through sqlx's own encoding.
-//! Every statement text is built once per process, so each connection
-//! prepares it once. The batch statements are `crate::apply::statements`.
+//! The SQLite statements of a write transaction, run on the store's own
+//! writer connection (rusqlite), not through sqlx: sqlx runs every statement
+//! on a worker thread and pays two thread wake-ups per statement, which was
+//! most of a page's cost (issue 6). Here a whole group of pages is one
+//! synchronous call: the statements are prepared once per connection
+//! (`prepare_cached`) and run back to back.
+//!
+//! Timestamps are bound as text in the one format of `crate::time`. The
+//! batch statements are `crate::apply::statements`, shared with PostgreSQL.
 
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{CachedStatement, Connection, ToSql};
 
 use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
-use crate::StoreError;
 use crate::apply::statements::{BatchStatements, Dialect};
 use crate::apply::{
     EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
     WriteTx,
 };
 use crate::rows::{self, RowExt};
-use crate::time::{format_timestamp as ts, parse_timestamp};
+use crate::time::{format_timestamp as ts, parse_date, parse_timestamp};
+use crate::{AccountKey, StoreError};
 
+/// The statements of one transaction on the writer connection. Every method
+/// completes without awaiting anything: the store polls these futures once
+/// (`FutureExt::now_or_never`) on the thread that holds the connection.
 pub(super) struct Writer<'c> {
-    pub conn: &'c mut SqliteConnection,
+    pub conn: &'c mut Connection,
 }
 
 /// Binds a list of ids as one JSON array, read back with `json_each`: one
 /// statement text whatever the page size.
 fn json_list(ids: &[&str]) -> String {
     serde_json::to_string(ids).expect("a list of strings serializes")
+}
+
+/// The statements number their parameters `$1`, `$2`... (the text is shared
+/// with PostgreSQL), and a parameter may appear before a lower-numbered one:
+/// bind by name, never by position.
+const PARAMETERS: [&str; 12] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+];
+
+fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    binds: &[&dyn ToSql],
+) -> Result<CachedStatement<'c>, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for (name, value) in PARAMETERS.iter().zip(binds) {
+        statement.raw_bind_parameter(*name, value)?;
+    }
+    Ok(statement)
+}
+
+/// Runs a statement that returns no rows; how many rows it changed.
+pub(super) fn execute(
+    conn: &Connection,
+    sql: &str,
+    binds: &[&dyn ToSql],
+) -> Result<usize, StoreError> {
+    Ok(prepare(conn, sql, binds)?.raw_execute()?)
+}
+
+/// Runs a query and maps each row.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    binds: &[&dyn ToSql],
+    mut map: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = prepare(conn, sql, binds)?;
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+impl RowExt for rusqlite::Row<'_> {
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        Ok(self.get(col)?)
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.get(col)?)
+    }
+
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        Ok(self.get(col)?)
+    }
+
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.get(col)?)
+    }
+
+    fn opt_timestamp(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let text: Option<String> = self.get(col)?;
+        text.as_deref().map(parse_timestamp).transpose()
+    }
+
+    fn opt_date(&self, col: &str) -> Result<Option<NaiveDate>, StoreError> {
+        let text: Option<String> = self.get(col)?;
+        text.as_deref().map(parse_date).transpose()
+    }
+
+    fn opt_bool(&self, col: &str) -> Result<Option<bool>, StoreError> {
+        Ok(self.get(col)?)
+    }
+}
+
+/// The row id of an account.
+pub(super) fn account_id(conn: &Connection, key: &AccountKey) -> Result<i64, StoreError> {
+    let ids = query(
+        conn,
+        "SELECT id FROM accounts WHERE provider = $1 AND external_id = $2",
+        &[&key.provider, &key.account_id],
+        |r| r.int("id"),
+    )?;
+    ids.first()
+        .copied()
+        .ok_or_else(|| StoreError::UnknownAccount(key.to_string()))
+}
+
+/// Runs `f` in a write transaction taken at once (`BEGIN IMMEDIATE`: a
+/// deferred one that reads first could fail to upgrade when another process
+/// wrote in between): committed when `f` succeeds, rolled back otherwise.
+pub(super) fn in_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f(conn).and_then(|value| {
+        conn.execute_batch("COMMIT")?;
+        Ok(value)
+    }) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                // The error being reported is `e`; a failed rollback leaves
+                // nothing committed either (SQLite rolls back on close).
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` inside a savepoint of the open transaction: undone alone when it
+/// fails, so the rest of the transaction can still commit. The outer error
+/// is the transaction's (the savepoint itself failed); the inner one is `f`'s.
+pub(super) fn in_savepoint<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    conn.execute_batch("SAVEPOINT page")?;
+    let outcome = f(conn);
+    if outcome.is_ok() {
+        conn.execute_batch("RELEASE page")?;
+    } else {
+        conn.execute_batch("ROLLBACK TO page; RELEASE page")?;
+    }
+    Ok(outcome)
 }
 
 const EXISTING: [&str; 5] = [
@@ -48,7 +186,7 @@ const REMOVE: [&str; 5] = [
 
 /// Batches are read with `jsonb_each`: the array is parsed once per
 /// statement, and each row's `->>` reads the binary form.
-static SQL: LazyLock<BatchStatements> = LazyLock::new(|| {
+pub(super) static SQL: LazyLock<BatchStatements> = LazyLock::new(|| {
     BatchStatements::new(&Dialect {
         source: |param, _| format!("jsonb_each(${param}) AS r"),
         value: |name| format!("r.value ->> '{name}'"),
@@ -63,14 +201,12 @@ impl WriteTx for Writer<'_> {
         account: i64,
         ids: &[&str],
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows = sqlx::query(EXISTING[table as usize])
-            .bind(account)
-            .bind(json_list(ids))
-            .fetch_all(&mut *self.conn)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.text("external_id")?, r.timestamp("updated_at")?)))
-            .collect()
+        query(
+            self.conn,
+            EXISTING[table as usize],
+            &[&account, &json_list(ids)],
+            |r| Ok((r.text("external_id")?, r.timestamp("updated_at")?)),
+        )
     }
 
     async fn stored_installments(
@@ -78,17 +214,15 @@ impl WriteTx for Writer<'_> {
         account: i64,
         purchase_ids: &[&str],
     ) -> Result<Vec<(String, StoredInstallment)>, StoreError> {
-        let rows = sqlx::query(
+        query(
+            self.conn,
             "SELECT i.id, p.external_id AS purchase_external_id, i.seq, i.due_date, \
              i.amount_minor, i.currency, i.reported_state, i.paid_at, i.late_fee_minor \
              FROM installments i JOIN purchases p ON p.id = i.purchase_id \
              WHERE p.account_id = $1 AND p.external_id IN (SELECT value FROM json_each($2))",
+            &[&account, &json_list(purchase_ids)],
+            |r| rows::stored_installment(r),
         )
-        .bind(account)
-        .bind(json_list(purchase_ids))
-        .fetch_all(&mut *self.conn)
-        .await?;
-        rows.iter().map(rows::stored_installment).collect()
     }
 
     async fn upsert_records(
@@ -98,13 +232,12 @@ impl WriteTx for Writer<'_> {
         synced_at: DateTime<Utc>,
         rows: &JsonRows<RecordRow<'_>>,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(SQL.upsert_records[table as usize].as_str())
-            .bind(account)
-            .bind(ts(synced_at))
-            .bind(rows.as_str())
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(done.rows_affected())
+        let written = execute(
+            self.conn,
+            &SQL.upsert_records[table as usize],
+            &[&account, &ts(synced_at), &rows.as_str()],
+        )?;
+        Ok(written as u64)
     }
 
     async fn delete_items(
@@ -112,14 +245,12 @@ impl WriteTx for Writer<'_> {
         account: i64,
         purchase_ids: &[&str],
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        execute(
+            self.conn,
             "DELETE FROM purchase_items WHERE purchase_id IN (SELECT id FROM purchases \
              WHERE account_id = $1 AND external_id IN (SELECT value FROM json_each($2)))",
-        )
-        .bind(account)
-        .bind(json_list(purchase_ids))
-        .execute(&mut *self.conn)
-        .await?;
+            &[&account, &json_list(purchase_ids)],
+        )?;
         Ok(())
     }
 
@@ -128,11 +259,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<ItemRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(SQL.insert_items.as_str())
-            .bind(account)
-            .bind(rows.as_str())
-            .execute(&mut *self.conn)
-            .await?;
+        execute(self.conn, &SQL.insert_items, &[&account, &rows.as_str()])?;
         Ok(())
     }
 
@@ -141,27 +268,26 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<InstallmentRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(SQL.upsert_installments.as_str())
-            .bind(account)
-            .bind(rows.as_str())
-            .execute(&mut *self.conn)
-            .await?;
+        execute(
+            self.conn,
+            &SQL.upsert_installments,
+            &[&account, &rows.as_str()],
+        )?;
         Ok(())
     }
 
     async fn delete_installments(&mut self, ids: &[i64]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM installments WHERE id IN (SELECT value FROM json_each($1))")
-            .bind(serde_json::to_string(ids).expect("a list of integers serializes"))
-            .execute(&mut *self.conn)
-            .await?;
+        let ids = serde_json::to_string(ids).expect("a list of integers serializes");
+        execute(
+            self.conn,
+            "DELETE FROM installments WHERE id IN (SELECT value FROM json_each($1))",
+            &[&ids],
+        )?;
         Ok(())
     }
 
     async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError> {
-        sqlx::query(SQL.insert_history.as_str())
-            .bind(rows.as_str())
-            .execute(&mut *self.conn)
-            .await?;
+        execute(self.conn, &SQL.insert_history, &[&rows.as_str()])?;
         Ok(())
     }
 
@@ -171,12 +297,12 @@ impl WriteTx for Writer<'_> {
         account: i64,
         ids: &[&str],
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(REMOVE[table as usize])
-            .bind(account)
-            .bind(json_list(ids))
-            .fetch_all(&mut *self.conn)
-            .await?;
-        rows.iter().map(|r| r.text("external_id")).collect()
+        query(
+            self.conn,
+            REMOVE[table as usize],
+            &[&account, &json_list(ids)],
+            |r| r.text("external_id"),
+        )
     }
 
     async fn insert_events(
@@ -184,11 +310,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &JsonRows<EventRow<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(SQL.insert_events.as_str())
-            .bind(account)
-            .bind(rows.as_str())
-            .execute(&mut *self.conn)
-            .await?;
+        execute(self.conn, &SQL.insert_events, &[&account, &rows.as_str()])?;
         Ok(())
     }
 
@@ -199,17 +321,13 @@ impl WriteTx for Writer<'_> {
         cursor: Option<&str>,
         synced_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        execute(
+            self.conn,
             "INSERT INTO stream_state (account_id, stream, cursor, synced_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_id, stream) DO UPDATE SET cursor = excluded.cursor, \
              synced_at = excluded.synced_at",
-        )
-        .bind(account)
-        .bind(stream.as_str())
-        .bind(cursor)
-        .bind(ts(synced_at))
-        .execute(&mut *self.conn)
-        .await?;
+            &[&account, &stream.as_str(), &cursor, &ts(synced_at)],
+        )?;
         Ok(())
     }
 
@@ -219,21 +337,22 @@ impl WriteTx for Writer<'_> {
         b: &BalanceSnapshot,
         synced_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = execute(
+            self.conn,
             "INSERT INTO balance_snapshots (account_id, ledger, balance_type, currency, \
              amount_minor, as_of, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (account_id, ledger, balance_type, currency, as_of) DO NOTHING",
-        )
-        .bind(account)
-        .bind(&b.ledger)
-        .bind(&b.balance_type)
-        .bind(b.amount.currency.code())
-        .bind(b.amount.minor)
-        .bind(ts(b.as_of))
-        .bind(ts(synced_at))
-        .execute(&mut *self.conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
+            &[
+                &account,
+                &b.ledger,
+                &b.balance_type,
+                &b.amount.currency.code(),
+                &b.amount.minor,
+                &ts(b.as_of),
+                &ts(synced_at),
+            ],
+        )?;
+        Ok(done == 1)
     }
 
     async fn previous_balance(
@@ -241,18 +360,20 @@ impl WriteTx for Writer<'_> {
         account: i64,
         b: &BalanceSnapshot,
     ) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
+        let rows = query(
+            self.conn,
             "SELECT amount_minor FROM balance_snapshots WHERE account_id = $1 AND ledger = $2 \
              AND balance_type = $3 AND currency = $4 AND as_of < $5 ORDER BY as_of DESC LIMIT 1",
-        )
-        .bind(account)
-        .bind(&b.ledger)
-        .bind(&b.balance_type)
-        .bind(b.amount.currency.code())
-        .bind(ts(b.as_of))
-        .fetch_optional(&mut *self.conn)
-        .await?;
-        row.map(|r| r.int("amount_minor")).transpose()
+            &[
+                &account,
+                &b.ledger,
+                &b.balance_type,
+                &b.amount.currency.code(),
+                &ts(b.as_of),
+            ],
+            |r| r.int("amount_minor"),
+        )?;
+        Ok(rows.first().copied())
     }
 
     async fn insert_points_snapshot(
@@ -261,17 +382,13 @@ impl WriteTx for Writer<'_> {
         p: &PointsSnapshot,
         synced_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = execute(
+            self.conn,
             "INSERT INTO points_snapshots (account_id, points, as_of, synced_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, as_of) DO NOTHING",
-        )
-        .bind(account)
-        .bind(p.points)
-        .bind(ts(p.as_of))
-        .bind(ts(synced_at))
-        .execute(&mut *self.conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
+            &[&account, &p.points, &ts(p.as_of), &ts(synced_at)],
+        )?;
+        Ok(done == 1)
     }
 
     async fn previous_points(
@@ -279,27 +396,27 @@ impl WriteTx for Writer<'_> {
         account: i64,
         p: &PointsSnapshot,
     ) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
+        let rows = query(
+            self.conn,
             "SELECT points FROM points_snapshots WHERE account_id = $1 AND as_of < $2 \
              ORDER BY as_of DESC LIMIT 1",
-        )
-        .bind(account)
-        .bind(ts(p.as_of))
-        .fetch_optional(&mut *self.conn)
-        .await?;
-        row.map(|r| r.int("points")).transpose()
+            &[&account, &ts(p.as_of)],
+            |r| r.int("points"),
+        )?;
+        Ok(rows.first().copied())
     }
 
     async fn profile_updated_at(
         &mut self,
         account: i64,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT updated_at FROM profiles WHERE account_id = $1")
-                .bind(account)
-                .fetch_optional(&mut *self.conn)
-                .await?;
-        row.map(|(t,)| parse_timestamp(&t)).transpose()
+        let rows = query(
+            self.conn,
+            "SELECT updated_at FROM profiles WHERE account_id = $1",
+            &[&account],
+            |r| r.timestamp("updated_at"),
+        )?;
+        Ok(rows.first().copied())
     }
 
     async fn upsert_profile(
@@ -308,7 +425,8 @@ impl WriteTx for Writer<'_> {
         p: &Profile,
         synced_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = execute(
+            self.conn,
             "INSERT INTO profiles (account_id, name, email, phone, country, membership_tier, \
              purchase_power_minor, purchase_power_currency, refunds_to_balance, updated_at, \
              synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -320,36 +438,33 @@ impl WriteTx for Writer<'_> {
              refunds_to_balance = excluded.refunds_to_balance, updated_at = excluded.updated_at, \
              synced_at = excluded.synced_at \
              WHERE excluded.updated_at > profiles.updated_at",
-        )
-        .bind(account)
-        .bind(&p.name)
-        .bind(&p.email)
-        .bind(&p.phone)
-        .bind(&p.country)
-        .bind(p.membership_tier.map(|t| t.as_str()))
-        .bind(p.purchase_power.map(|m| m.minor))
-        .bind(p.purchase_power.map(|m| m.currency.code()))
-        .bind(p.refunds_to_balance)
-        .bind(ts(p.updated_at))
-        .bind(ts(synced_at))
-        .execute(&mut *self.conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
+            &[
+                &account,
+                &p.name,
+                &p.email,
+                &p.phone,
+                &p.country,
+                &p.membership_tier.map(|t| t.as_str()),
+                &p.purchase_power.map(|m| m.minor),
+                &p.purchase_power.map(|m| m.currency.code()),
+                &p.refunds_to_balance,
+                &ts(p.updated_at),
+                &ts(synced_at),
+            ],
+        )?;
+        Ok(done == 1)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SecretCipher, SqliteStore};
 
     /// Each child row costs one index seek of its purchase, whatever the
     /// account's size: the batch is the outer loop.
     #[tokio::test]
     async fn child_rows_seek_their_purchase() {
-        let store = SqliteStore::open("sqlite::memory:", SecretCipher::from_key_bytes([0; 32]))
-            .await
-            .unwrap();
+        let (store, _dir) = crate::sqlite::tests::scratch().await;
         for sql in [SQL.insert_items.as_str(), SQL.upsert_installments.as_str()] {
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
