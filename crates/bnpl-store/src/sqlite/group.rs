@@ -23,6 +23,7 @@ use bnpl_core::{Page, Stream};
 use super::write::{self, in_savepoint, in_transaction};
 use super::{SqliteStore, blocking, synchronously};
 use crate::{AccountKey, ApplyStats, StoreError, apply};
+
 /// A page waiting to be written, and where its outcome goes.
 pub(super) struct PendingPage {
     key: AccountKey,

@@ -50,7 +50,8 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating the file if missing) and migrates the database at
-    /// `url` (`sqlite://path/to/bnpl.db`, `sqlite::memory:`).
+    /// `url` (`sqlite://path/to/bnpl.db`). An in-memory database is refused
+    /// ([`StoreError::InMemory`]).
     pub async fn open(url: &str, cipher: SecretCipher) -> Result<SqliteStore, StoreError> {
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Err(StoreError::InMemory(url.to_string()));

@@ -1,6 +1,8 @@
 //! SQLite reads. Rows map to the model through `crate::rows`; here are only
 //! the statements and how SQLite columns decode.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
@@ -221,12 +223,15 @@ fn push_conditions(
 /// The open reported states as the SQL list of migration 0006's partial
 /// index: `'scheduled', 'late', 'paused'` (the values are the state
 /// machine's own snake_case names, never input).
-pub(crate) fn open_states_sql() -> String {
-    rows::open_reported_states()
-        .iter()
-        .map(|s| format!("'{s}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
+pub(crate) fn open_states_sql() -> &'static str {
+    static LIST: LazyLock<String> = LazyLock::new(|| {
+        rows::open_reported_states()
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    &LIST
 }
 
 /// Far enough ahead to bound a window that has no end.

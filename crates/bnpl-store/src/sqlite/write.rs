@@ -50,6 +50,11 @@ fn prepare<'c>(
     sql: &str,
     binds: &[&dyn ToSql],
 ) -> Result<CachedStatement<'c>, StoreError> {
+    assert!(
+        binds.len() <= PARAMETERS.len(),
+        "a statement with {} binds: name them in PARAMETERS",
+        binds.len()
+    );
     let mut statement = conn.prepare_cached(sql)?;
     for (name, value) in PARAMETERS.iter().zip(binds) {
         statement.raw_bind_parameter(*name, value)?;
@@ -58,11 +63,7 @@ fn prepare<'c>(
 }
 
 /// Runs a statement that returns no rows; how many rows it changed.
-pub(super) fn execute(
-    conn: &Connection,
-    sql: &str,
-    binds: &[&dyn ToSql],
-) -> Result<usize, StoreError> {
+fn execute(conn: &Connection, sql: &str, binds: &[&dyn ToSql]) -> Result<usize, StoreError> {
     Ok(prepare(conn, sql, binds)?.raw_execute()?)
 }
 
@@ -114,17 +115,27 @@ impl RowExt for rusqlite::Row<'_> {
     }
 }
 
+/// Runs a query that returns at most one row, and maps it.
+fn optional<T>(
+    conn: &Connection,
+    sql: &str,
+    binds: &[&dyn ToSql],
+    map: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = prepare(conn, sql, binds)?;
+    let mut rows = statement.raw_query();
+    rows.next()?.map(map).transpose()
+}
+
 /// The row id of an account.
 pub(super) fn account_id(conn: &Connection, key: &AccountKey) -> Result<i64, StoreError> {
-    let ids = query(
+    optional(
         conn,
         "SELECT id FROM accounts WHERE provider = $1 AND external_id = $2",
         &[&key.provider, &key.account_id],
         |r| r.int("id"),
-    )?;
-    ids.first()
-        .copied()
-        .ok_or_else(|| StoreError::UnknownAccount(key.to_string()))
+    )?
+    .ok_or_else(|| StoreError::UnknownAccount(key.to_string()))
 }
 
 /// Runs `f` in a write transaction taken at once (`BEGIN IMMEDIATE`: a
@@ -360,7 +371,7 @@ impl WriteTx for Writer<'_> {
         account: i64,
         b: &BalanceSnapshot,
     ) -> Result<Option<i64>, StoreError> {
-        let rows = query(
+        optional(
             self.conn,
             "SELECT amount_minor FROM balance_snapshots WHERE account_id = $1 AND ledger = $2 \
              AND balance_type = $3 AND currency = $4 AND as_of < $5 ORDER BY as_of DESC LIMIT 1",
@@ -372,8 +383,7 @@ impl WriteTx for Writer<'_> {
                 &ts(b.as_of),
             ],
             |r| r.int("amount_minor"),
-        )?;
-        Ok(rows.first().copied())
+        )
     }
 
     async fn insert_points_snapshot(
@@ -396,27 +406,25 @@ impl WriteTx for Writer<'_> {
         account: i64,
         p: &PointsSnapshot,
     ) -> Result<Option<i64>, StoreError> {
-        let rows = query(
+        optional(
             self.conn,
             "SELECT points FROM points_snapshots WHERE account_id = $1 AND as_of < $2 \
              ORDER BY as_of DESC LIMIT 1",
             &[&account, &ts(p.as_of)],
             |r| r.int("points"),
-        )?;
-        Ok(rows.first().copied())
+        )
     }
 
     async fn profile_updated_at(
         &mut self,
         account: i64,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let rows = query(
+        optional(
             self.conn,
             "SELECT updated_at FROM profiles WHERE account_id = $1",
             &[&account],
             |r| r.timestamp("updated_at"),
-        )?;
-        Ok(rows.first().copied())
+        )
     }
 
     async fn upsert_profile(
