@@ -345,7 +345,16 @@ pub trait Database: Send + Sync {
     /// Adds an account or replaces the secret of an existing one (re-consent);
     /// a re-added account becomes `active` again. Nothing mirrored is touched.
     async fn put_account(&self, key: &AccountKey, secret: &SecretString) -> Result<(), StoreError>;
+    /// Every account (of `provider`, when given), in key order.
     async fn accounts(&self, provider: Option<&str>) -> Result<Vec<AccountRecord>, StoreError>;
+    /// Up to `limit` accounts in key order, starting after `after` (keyset
+    /// paging): the scheduler reads accounts this way, so its memory does
+    /// not grow with their number.
+    async fn accounts_page(
+        &self,
+        after: Option<&AccountKey>,
+        limit: u32,
+    ) -> Result<Vec<AccountRecord>, StoreError>;
     async fn account_secret(&self, key: &AccountKey) -> Result<SecretString, StoreError>;
     /// Persists rotated credentials durably (committed before it returns).
     async fn save_secret(&self, key: &AccountKey, secret: &SecretString) -> Result<(), StoreError>;

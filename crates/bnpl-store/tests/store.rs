@@ -23,6 +23,7 @@ on_both_backends!(
     installments_are_filtered_sorted_and_derived,
     purchases_are_summarized,
     accounts_lifecycle,
+    accounts_are_paged_in_key_order,
     events_carry_the_record,
     concurrent_writers_all_land,
     a_bad_page_among_concurrent_ones_fails_alone,
@@ -965,6 +966,59 @@ async fn accounts_lifecycle(h: &Harness) {
     unknown(
         h.db.record_stream_attempt(&ghost, Stream::Purchases, synced(), None, None)
             .await,
+    );
+}
+
+async fn accounts_are_paged_in_key_order(h: &Harness) {
+    // Two providers, ids that sort differently by provider and by id alone.
+    let keys = [
+        AccountKey::new("klarna-us", "b"),
+        AccountKey::new("affirm", "c"),
+        AccountKey::new("klarna-us", "a"),
+        AccountKey::new("affirm", "a"),
+        AccountKey::new("klarna-eu", "b"),
+    ];
+    for k in &keys {
+        h.db.put_account(k, &SecretString::from("s".to_string()))
+            .await
+            .unwrap();
+    }
+    h.db.record_stream_attempt(&keys[0], Stream::Purchases, synced(), Some("boom"), None)
+        .await
+        .unwrap();
+    let all = h.db.accounts(None).await.unwrap();
+    let mut paged = Vec::new();
+    let mut after: Option<AccountKey> = None;
+    loop {
+        let page = h.db.accounts_page(after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        paged.extend(page);
+    }
+    // Every account once, in key order, each with its own stream states.
+    assert_eq!(paged, all);
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    assert_eq!(
+        paged.iter().map(|a| a.key.clone()).collect::<Vec<_>>(),
+        sorted
+    );
+    let failed = paged.iter().find(|a| a.key == keys[0]).unwrap();
+    assert_eq!(failed.streams.len(), 1);
+    assert_eq!(failed.streams[0].last_error.as_deref(), Some("boom"));
+    assert!(
+        paged
+            .iter()
+            .filter(|a| a.key != keys[0])
+            .all(|a| a.streams.is_empty())
+    );
+    // After the last key there is nothing.
+    assert!(
+        h.db.accounts_page(Some(&sorted[4]), 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -2,7 +2,7 @@
 //! across accounts (globally and per provider), one account's failure never
 //! stopping the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -130,53 +130,110 @@ impl Engine {
     }
 
     /// Syncs what is due now; returns the report and when to look again.
+    ///
+    /// Accounts are read `sync.accounts_per_read` at a time, twice: a first pass
+    /// plans every page and keeps only the count, the skipped accounts and the
+    /// next wake; the second reads the pages again as the sync reaches them.
+    /// Memory follows one page and the accounts in flight, not the number of
+    /// accounts (issue 6), and a tick with nothing due reads them once.
     pub async fn tick(
         &self,
         every_stream: bool,
     ) -> Result<(RunReport, Option<DateTime<Utc>>), StoreError> {
         let started_at = (self.clock)();
-        let accounts = self.db.accounts(None).await?;
         let cadences: Cadences<'_> = self
             .providers
             .iter()
             .map(|(id, (p, _))| (*id, &p.cadence))
             .collect();
-        let plan = plan(started_at, &accounts, &cadences, every_stream);
-        self.observer.run_started(plan.due.len());
-        let by_key: BTreeMap<&AccountKey, &AccountRecord> =
-            accounts.iter().map(|a| (&a.key, a)).collect();
+        let per_read = self.settings.accounts_per_read.max(1);
+        let mut report = RunReport::new(started_at);
+        let mut due = 0;
+        let mut next_wake: Option<DateTime<Utc>> = None;
+        let mut after: Option<AccountKey> = None;
+        loop {
+            let page = self.db.accounts_page(after.as_ref(), per_read).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            let planned = plan(started_at, &page, &cadences, every_stream);
+            due += planned.due.len();
+            report
+                .skipped
+                .extend(planned.skipped.into_iter().map(|s| (s.key, s.reason)));
+            next_wake = match (next_wake, planned.next_wake) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if page.len() < per_read as usize {
+                break;
+            }
+        }
+        self.observer.run_started(due);
 
-        let reports: Vec<AccountReport> = futures::stream::iter(plan.due.iter())
-            .map(|due| {
-                let record = by_key[&due.key];
-                async move {
-                    let report = self.sync_account(record, &due.streams).await;
-                    self.observer.account_finished(&report);
-                    report
-                }
-            })
-            .buffer_unordered(self.settings.max_concurrent_accounts.max(1))
-            .collect()
-            .await;
+        if due > 0 {
+            let unreadable = std::sync::Mutex::new(None);
+            let finished = self
+                .due_accounts(started_at, &cadences, every_stream, &unreadable)
+                .map(|(record, streams)| async move {
+                    let account = self.sync_account(&record, &streams).await;
+                    self.observer.account_finished(&account);
+                    account
+                })
+                .buffer_unordered(self.settings.max_concurrent_accounts.max(1));
+            let mut finished = std::pin::pin!(finished);
+            while let Some(account) = finished.next().await {
+                report.add(account);
+            }
+            if let Some(e) = unreadable.lock().expect("not poisoned").take() {
+                return Err(e);
+            }
+        }
 
-        let mut reports = reports;
-        reports.sort_by(|a, b| a.account.cmp(&b.account));
         // The clock moves installments to due and late even when no page did.
         let now = (self.clock)();
         if let Err(e) = self.db.refresh_states(now.date_naive(), now).await {
             tracing::error!(error = %e, "could not refresh installment states");
         }
-        let report = RunReport {
-            started_at,
-            finished_at: (self.clock)(),
-            accounts: reports,
-            skipped: plan
-                .skipped
-                .into_iter()
-                .map(|s| (s.key, s.reason))
-                .collect(),
-        };
-        Ok((report, plan.next_wake))
+        report.finished_at = (self.clock)();
+        Ok((report, next_wake))
+    }
+
+    /// The due accounts with the streams to sync, read a page at a time as
+    /// they are consumed. A page that cannot be read ends the stream and is
+    /// left in `unreadable`.
+    fn due_accounts<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        cadences: &'a Cadences<'a>,
+        every_stream: bool,
+        unreadable: &'a std::sync::Mutex<Option<StoreError>>,
+    ) -> impl futures::Stream<Item = (AccountRecord, Vec<Stream>)> + 'a {
+        let per_read = self.settings.accounts_per_read.max(1);
+        let pages = futures::stream::unfold(
+            Some(None),
+            move |after: Option<Option<AccountKey>>| async move {
+                let after = after?;
+                let page = match self.db.accounts_page(after.as_ref(), per_read).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        *unreadable.lock().expect("not poisoned") = Some(e);
+                        return None;
+                    }
+                };
+                let last = page.last()?.key.clone();
+                let more = page.len() == per_read as usize;
+                let planned = plan(now, &page, cadences, every_stream);
+                let mut records: HashMap<AccountKey, AccountRecord> =
+                    page.into_iter().map(|a| (a.key.clone(), a)).collect();
+                let due: Vec<(AccountRecord, Vec<Stream>)> = planned
+                    .due
+                    .into_iter()
+                    .filter_map(|d| Some((records.remove(&d.key)?, d.streams)))
+                    .collect();
+                Some((due, more.then_some(Some(last))))
+            },
+        );
+        pages.flat_map(futures::stream::iter)
     }
 
     /// Runs until `shutdown` completes, waking when the next stream is due.
@@ -184,10 +241,10 @@ impl Engine {
         tokio::pin!(shutdown);
         loop {
             let (report, next_wake) = self.tick(false).await?;
-            if !report.accounts.is_empty() {
+            if report.accounts > 0 {
                 let total = report.total();
                 tracing::info!(
-                    accounts = report.accounts.len(),
+                    accounts = report.accounts,
                     failed = report.failed_accounts(),
                     rows = total.upserted(),
                     pages = total.pages,

@@ -12,5 +12,5 @@ pub mod settings;
 mod testing;
 
 pub use engine::{Engine, SyncObserver};
-pub use report::{AccountReport, RunReport, StreamReport};
+pub use report::{AccountReport, RunReport, StreamReport, StreamTotals};
 pub use settings::{ProviderProblem, ProviderRuntime, Settings, SettingsError, SyncSettings};

@@ -55,6 +55,9 @@ pub struct SyncSettings {
     /// Pages of one stream read in one run before moving on (a guard against a
     /// provider that never says it is caught up).
     pub max_pages_per_stream: u32,
+    /// Accounts read from the store at a time: the scheduler's memory follows
+    /// this, not the number of accounts.
+    pub accounts_per_read: u32,
 }
 
 impl Default for SyncSettings {
@@ -63,6 +66,7 @@ impl Default for SyncSettings {
             max_concurrent_accounts: 16,
             retry: RetryPolicy::default(),
             max_pages_per_stream: 10_000,
+            accounts_per_read: 500,
         }
     }
 }

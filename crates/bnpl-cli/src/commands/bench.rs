@@ -343,12 +343,10 @@ impl Phase {
 
 fn sync_phase(name: &str, report: &RunReport, accounts: usize, wall: Duration) -> Phase {
     let total = report.total();
-    let purchases: u64 = report
-        .accounts
-        .iter()
-        .filter_map(|a| a.stream(Stream::Purchases))
-        .map(|s| s.inserted + s.updated + s.unchanged)
-        .sum();
+    let purchases = {
+        let s = report.stream(Stream::Purchases);
+        s.inserted + s.updated + s.unchanged
+    };
     Phase {
         name: name.to_string(),
         purchases,

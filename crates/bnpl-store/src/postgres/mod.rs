@@ -183,7 +183,15 @@ impl Database for PostgresStore {
     }
 
     async fn accounts(&self, provider: Option<&str>) -> Result<Vec<AccountRecord>, StoreError> {
-        read::accounts(&self.pool, provider).await
+        read::accounts(&self.pool, provider, None, u32::MAX).await
+    }
+
+    async fn accounts_page(
+        &self,
+        after: Option<&AccountKey>,
+        limit: u32,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        read::accounts(&self.pool, None, after, limit).await
     }
 
     async fn account_secret(&self, key: &AccountKey) -> Result<SecretString, StoreError> {

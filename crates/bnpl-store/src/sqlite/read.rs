@@ -65,30 +65,54 @@ pub(super) async fn account_id(
         .ok_or_else(|| StoreError::UnknownAccount(key.to_string()))
 }
 
+/// The accounts of `provider` (all when `None`) after `after`, in key
+/// order, at most `limit`.
 pub(super) async fn accounts(
     pool: &SqlitePool,
     provider: Option<&str>,
+    after: Option<&AccountKey>,
+    limit: u32,
 ) -> Result<Vec<AccountRecord>, StoreError> {
+    // One literal for both statements (sqlx takes only literal SQL).
+    macro_rules! selected {
+        () => {
+            "FROM accounts WHERE ($1 IS NULL OR provider = $1) \
+         AND ($2 IS NULL OR (provider, external_id) > ($2, $3)) \
+         ORDER BY provider, external_id LIMIT $4"
+        };
+    }
+    let (after_provider, after_id) = match after {
+        Some(k) => (Some(k.provider.as_str()), Some(k.account_id.as_str())),
+        None => (None, None),
+    };
     // Rows are mapped as they arrive, not collected first: the raw rows of
     // 10k accounts' stream states took ~100 MB at their peak (issue 6).
     let mut tx = pool.begin().await?;
     let mut accounts = Vec::new();
-    let mut fetched = sqlx::query(
+    let mut fetched = sqlx::query(concat!(
         "SELECT id, provider, external_id AS account_external_id, status, status_reason, \
-         created_at FROM accounts WHERE $1 IS NULL OR provider = $1",
-    )
+         created_at ",
+        selected!()
+    ))
     .bind(provider)
+    .bind(after_provider)
+    .bind(after_id)
+    .bind(i64::from(limit))
     .fetch(&mut *tx);
     while let Some(row) = fetched.try_next().await? {
         accounts.push(rows::account(&row)?);
     }
     drop(fetched);
     let mut streams = Vec::new();
-    let mut fetched = sqlx::query(
-        "SELECT s.* FROM stream_state s JOIN accounts a ON a.id = s.account_id \
-         WHERE $1 IS NULL OR a.provider = $1",
-    )
+    let mut fetched = sqlx::query(concat!(
+        "SELECT s.* FROM stream_state s JOIN (SELECT id ",
+        selected!(),
+        ") a ON a.id = s.account_id"
+    ))
     .bind(provider)
+    .bind(after_provider)
+    .bind(after_id)
+    .bind(i64::from(limit))
     .fetch(&mut *tx);
     while let Some(row) = fetched.try_next().await? {
         streams.push(rows::stream_state(&row)?);

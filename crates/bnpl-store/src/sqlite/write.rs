@@ -162,6 +162,27 @@ pub(super) fn in_transaction<T>(
     }
 }
 
+/// Runs `f` with a page cache of `kib` KiB instead of the default 2 MiB, then
+/// gives the memory back. A bulk write into indexes larger than the cache
+/// spills dirty pages to the WAL mid-transaction and reads them back
+/// (`pagerStress`, `readDbPage`: a third of an import's time in `perf`);
+/// a bounded, larger cache for the duration keeps them in memory.
+pub(super) fn with_cache<T>(
+    conn: &mut Connection,
+    kib: u32,
+    f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch(&format!("PRAGMA cache_size = -{kib}"))?;
+    let result = f(conn);
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size = -{DEFAULT_CACHE_KIB}; PRAGMA shrink_memory"
+    ))?;
+    result
+}
+
+/// SQLite's default page cache, per connection.
+pub(super) const DEFAULT_CACHE_KIB: u32 = 2000;
+
 /// Runs `f` inside a savepoint of the open transaction: undone alone when it
 /// fails, so the rest of the transaction can still commit. The outer error
 /// is the transaction's (the savepoint itself failed); the inner one is `f`'s.
