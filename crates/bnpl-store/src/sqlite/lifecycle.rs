@@ -6,7 +6,8 @@ use sqlx::{Row, SqlitePool};
 use crate::time::{format_date, format_timestamp, parse_date, parse_timestamp};
 use crate::{AccountKey, HistoryEntry, ReconciliationCheck, StoreError};
 
-use super::read::account_id;
+use super::write;
+use crate::rows::RowExt;
 
 /// The mirror's state of an installment at `$1` with a grace of `$3` days.
 /// Kept in step with `bnpl_core::lifecycle::derive_state_with_grace`.
@@ -120,42 +121,38 @@ pub(super) async fn refresh_states(
     Ok(updated.rows_affected())
 }
 
-pub(super) async fn reconcile(
-    tx: &mut sqlx::SqliteConnection,
+/// Checks the account's snapshots against their entries and stores the
+/// checks, on the writer connection inside its transaction.
+pub(super) fn reconcile(
+    conn: &rusqlite::Connection,
     key: &AccountKey,
     checked_at: DateTime<Utc>,
 ) -> Result<Vec<ReconciliationCheck>, StoreError> {
-    let id = account_id(tx, key).await?;
+    let id = write::account_id(conn, key)?;
     let at = format_timestamp(checked_at);
-    sqlx::query(
+    write::execute(
+        conn,
         "INSERT INTO reconciliation_checks (account_id, kind, ledger, currency, snapshot_minor, entries_minor, gap_minor, as_of, checked_at) \
          SELECT account_id, 'balance', ledger, currency, snapshot_minor, entries_minor, snapshot_minor - entries_minor, as_of, $2 \
          FROM balance_reconciliation WHERE account_id = $1",
-    )
-    .bind(id)
-    .bind(&at)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
+        &[&id, &at],
+    )?;
+    write::execute(
+        conn,
         "INSERT INTO reconciliation_checks (account_id, kind, ledger, currency, snapshot_minor, entries_minor, gap_minor, as_of, checked_at) \
          SELECT account_id, 'points', 'points', NULL, snapshot_points, entries_points, snapshot_points - entries_points, as_of, $2 \
          FROM points_reconciliation WHERE account_id = $1",
-    )
-    .bind(id)
-    .bind(&at)
-    .execute(&mut *tx)
-    .await?;
-    let rows = sqlx::query(
+        &[&id, &at],
+    )?;
+    write::query(
+        conn,
         "SELECT a.provider, a.external_id, c.kind, c.ledger, c.currency, c.snapshot_minor, c.entries_minor, \
                 c.gap_minor, c.as_of, c.checked_at \
          FROM reconciliation_checks c JOIN accounts a ON a.id = c.account_id \
          WHERE c.account_id = $1 AND c.checked_at = $2 ORDER BY c.kind, c.ledger",
+        &[&id, &at],
+        |r| check(r),
     )
-    .bind(id)
-    .bind(&at)
-    .fetch_all(&mut *tx)
-    .await?;
-    rows.iter().map(check).collect()
 }
 
 pub(super) async fn gaps(pool: &SqlitePool) -> Result<Vec<ReconciliationCheck>, StoreError> {
@@ -169,20 +166,17 @@ pub(super) async fn gaps(pool: &SqlitePool) -> Result<Vec<ReconciliationCheck>, 
     rows.iter().map(check).collect()
 }
 
-fn check(row: &sqlx::sqlite::SqliteRow) -> Result<ReconciliationCheck, StoreError> {
+fn check<R: RowExt>(row: &R) -> Result<ReconciliationCheck, StoreError> {
     Ok(ReconciliationCheck {
-        account: AccountKey::new(
-            row.try_get::<String, _>("provider")?,
-            row.try_get::<String, _>("external_id")?,
-        ),
-        kind: row.try_get("kind")?,
-        ledger: row.try_get("ledger")?,
-        currency: row.try_get("currency")?,
-        snapshot_minor: row.try_get("snapshot_minor")?,
-        entries_minor: row.try_get("entries_minor")?,
-        gap_minor: row.try_get("gap_minor")?,
-        as_of: parse_timestamp(&row.try_get::<String, _>("as_of")?)?,
-        checked_at: parse_timestamp(&row.try_get::<String, _>("checked_at")?)?,
+        account: AccountKey::new(row.text("provider")?, row.text("external_id")?),
+        kind: row.text("kind")?,
+        ledger: row.text("ledger")?,
+        currency: row.opt_text("currency")?,
+        snapshot_minor: row.int("snapshot_minor")?,
+        entries_minor: row.int("entries_minor")?,
+        gap_minor: row.int("gap_minor")?,
+        as_of: row.timestamp("as_of")?,
+        checked_at: row.timestamp("checked_at")?,
     })
 }
 

@@ -197,25 +197,20 @@ impl Database for SqliteStore {
     async fn save_secret(&self, key: &AccountKey, secret: &SecretString) -> Result<(), StoreError> {
         // A rotated refresh token is the only copy that works: sync this commit
         // to disk even through an OS crash (NORMAL only survives a process crash).
-        let _writing = self.write_lock.lock().await;
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await?;
-        let done = sqlx::query(
-            "UPDATE accounts SET secret_ciphertext = $1, updated_at = $2 \
-             WHERE provider = $3 AND external_id = $4",
-        )
-        .bind(self.cipher.encrypt(secret))
-        .bind(ts(Utc::now()))
-        .bind(&key.provider)
-        .bind(&key.account_id)
-        .execute(&mut *conn)
-        .await;
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await?;
-        found(done?.rows_affected(), key)
+        let conn = self.write_lock.lock().await;
+        let ciphertext = self.cipher.encrypt(secret);
+        let done = blocking(|| {
+            conn.execute_batch("PRAGMA synchronous = FULL")?;
+            let done = write::execute(
+                &conn,
+                "UPDATE accounts SET secret_ciphertext = $1, updated_at = $2 \
+                 WHERE provider = $3 AND external_id = $4",
+                &[&ciphertext, &ts(Utc::now()), &key.provider, &key.account_id],
+            );
+            conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+            done
+        })?;
+        found(done as u64, key)
     }
 
     async fn set_account_status(
@@ -332,28 +327,35 @@ impl Database for SqliteStore {
         key: &AccountKey,
         attempts: &[crate::StreamAttempt],
     ) -> Result<(), StoreError> {
-        let (_writing, mut tx) = self.begin_write().await?;
-        let account = read::account_id(&mut tx, key).await?;
-        for attempt in attempts {
-            sqlx::query(
-                "INSERT INTO stream_state (account_id, stream, last_attempt_at, last_success_at, \
-                 last_error, next_allowed_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (account_id, stream) DO UPDATE SET \
-                 last_attempt_at = excluded.last_attempt_at, \
-                 last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
-                 last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
-            )
-            .bind(account)
-            .bind(attempt.stream.as_str())
-            .bind(ts(attempt.at))
-            .bind(attempt.error.is_none().then(|| ts(attempt.at)))
-            .bind(attempt.error.as_deref())
-            .bind(attempt.next_allowed_at.map(ts))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        // On the writer connection: one of these per account, and through
+        // sqlx each of its statements cost two thread wake-ups.
+        let mut conn = self.write_lock.lock().await;
+        blocking(|| {
+            write::in_transaction(&mut conn, |conn| {
+                let account = write::account_id(conn, key)?;
+                for attempt in attempts {
+                    write::execute(
+                        conn,
+                        "INSERT INTO stream_state (account_id, stream, last_attempt_at, \
+                         last_success_at, last_error, next_allowed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (account_id, stream) DO UPDATE SET \
+                         last_attempt_at = excluded.last_attempt_at, \
+                         last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
+                         last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
+                        &[
+                            &account,
+                            &attempt.stream.as_str(),
+                            &ts(attempt.at),
+                            &attempt.error.is_none().then(|| ts(attempt.at)),
+                            &attempt.error.as_deref(),
+                            &attempt.next_allowed_at.map(ts),
+                        ],
+                    )?;
+                }
+                Ok(())
+            })
+        })
     }
 
     async fn mirror(&self, key: &AccountKey) -> Result<AccountMirror, StoreError> {
@@ -398,10 +400,12 @@ impl Database for SqliteStore {
         key: &AccountKey,
         checked_at: DateTime<Utc>,
     ) -> Result<Vec<crate::ReconciliationCheck>, StoreError> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let checks = lifecycle::reconcile(&mut tx, key, checked_at).await?;
-        tx.commit().await?;
-        Ok(checks)
+        let mut conn = self.write_lock.lock().await;
+        blocking(|| {
+            write::in_transaction(&mut conn, |conn| {
+                lifecycle::reconcile(conn, key, checked_at)
+            })
+        })
     }
 
     async fn reconciliation_gaps(&self) -> Result<Vec<crate::ReconciliationCheck>, StoreError> {

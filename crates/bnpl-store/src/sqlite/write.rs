@@ -63,12 +63,16 @@ fn prepare<'c>(
 }
 
 /// Runs a statement that returns no rows; how many rows it changed.
-fn execute(conn: &Connection, sql: &str, binds: &[&dyn ToSql]) -> Result<usize, StoreError> {
+pub(super) fn execute(
+    conn: &Connection,
+    sql: &str,
+    binds: &[&dyn ToSql],
+) -> Result<usize, StoreError> {
     Ok(prepare(conn, sql, binds)?.raw_execute()?)
 }
 
 /// Runs a query and maps each row.
-fn query<T>(
+pub(super) fn query<T>(
     conn: &Connection,
     sql: &str,
     binds: &[&dyn ToSql],
