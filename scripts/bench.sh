@@ -4,7 +4,7 @@
 # generated export. Results go to $OUT (default ./bench-results) as JSON and
 # text; medians over $RUNS runs of each 1k measurement.
 #
-#   scripts/bench.sh                 # everything (about 20 minutes on 2 cores)
+#   scripts/bench.sh                 # everything (about 35 minutes on 2 cores)
 #   QUICK=1 scripts/bench.sh         # 1k SQLite runs and the import only
 #   BNPL_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test scripts/bench.sh
 #
@@ -49,6 +49,8 @@ if [ -z "${QUICK:-}" ]; then
   # Fewer, fuller accounts: the delta's share when rows, not requests, dominate.
   bench sqlite-100x200 --accounts 100 --purchases-per-account 200 --read-calls 20
   bench sqlite-10k --accounts 10000 --read-calls 50
+  # Memory flat in the number of accounts: 30k against 1k and 10k.
+  bench sqlite-30k --accounts 30000 --no-ceiling --read-calls 20
   for c in 1 4 16 64; do
     bench "latency50-c$c" --accounts 64 --latency-ms 50 --concurrency "$c" --no-ceiling --read-calls 5
   done
