@@ -1,5 +1,6 @@
 //! The SQLite backend: one database file, WAL, foreign keys on.
 
+mod bulk;
 mod consents;
 mod group;
 mod lifecycle;
@@ -103,10 +104,11 @@ impl SqliteStore {
 }
 
 /// The writer connection, on the file the pool opened and migrated.
-/// The writer's page cache during `bnpl import`, in KiB. Measured on a
-/// one-million-row export (docs/performance.md): 2 MiB 29.5 s, 16 MiB 26.3 s,
-/// 32 MiB 21.7 s, 48 MiB 19.9 s at 76 MB peak RSS, 64 MiB 20.1 s at 93 MB.
-/// Bounded whatever the file's size.
+/// The writer's page cache during `bnpl import` into a mirror too large to
+/// drop its read-only indexes (`bulk`), in KiB. Measured on a
+/// one-million-row export with the indexes kept (docs/performance.md): 2 MiB
+/// 29.5 s, 16 MiB 26.3 s, 32 MiB 21.7 s, 48 MiB 19.9 s at 76 MB peak RSS,
+/// 64 MiB 20.1 s at 93 MB. Bounded whatever the file's size.
 const IMPORT_CACHE_KIB: u32 = 48 * 1024;
 
 fn open_writer(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
@@ -273,10 +275,25 @@ impl Database for SqliteStore {
     ) -> Result<ApplyStats, StoreError> {
         let mut conn = self.write_lock.lock().await;
         blocking(|| {
-            // One transaction for the whole import: an error leaves nothing of it.
-            write::with_cache(&mut conn, IMPORT_CACHE_KIB, |conn| {
-                write::in_transaction(conn, |conn| {
-                    let account = write::account_id(conn, key)?;
+            // One transaction for the whole import: an error leaves nothing
+            // of it, the dropped indexes included.
+            write::in_transaction(&mut conn, |conn| {
+                let account = write::account_id(conn, key)?;
+                let mut batches = batches.peekable();
+                let purchases = matches!(batches.peek(), Some(Ok(Records::Purchases(_))));
+                let deferred = if purchases {
+                    bulk::defer_indexes(conn, bulk::SMALL_MIRROR_INSTALLMENTS)?
+                } else {
+                    Vec::new()
+                };
+                // Purchases into a large mirror keep their indexes: a larger
+                // cache keeps the indexes' pages in memory instead.
+                let cache = if purchases && deferred.is_empty() {
+                    IMPORT_CACHE_KIB
+                } else {
+                    write::DEFAULT_CACHE_KIB
+                };
+                let stats = write::with_cache(conn, cache, |conn| {
                     let mut writer = write::Writer { conn };
                     let mut stats = ApplyStats::default();
                     for batch in batches {
@@ -288,7 +305,9 @@ impl Database for SqliteStore {
                         ))?);
                     }
                     Ok(stats)
-                })
+                })?;
+                bulk::rebuild(conn, &deferred)?;
+                Ok(stats)
             })
         })
     }
@@ -493,6 +512,29 @@ mod tests {
         let during = write::with_cache(&mut conn, IMPORT_CACHE_KIB, |c| Ok(cache(c))).unwrap();
         assert_eq!(during, -i64::from(IMPORT_CACHE_KIB));
         assert_eq!(cache(&conn), -i64::from(write::DEFAULT_CACHE_KIB));
+    }
+
+    #[tokio::test]
+    async fn only_a_small_mirror_drops_its_read_only_indexes() {
+        let (store, _dir) = scratch().await;
+        let conn = store.write_lock.lock().await;
+        let indexes = |conn: &rusqlite::Connection| -> i64 {
+            conn.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let all = indexes(&conn);
+        // At the threshold (0 rows, threshold 0) nothing is dropped.
+        assert!(bulk::defer_indexes(&conn, 0).unwrap().is_empty());
+        assert_eq!(indexes(&conn), all);
+        let dropped = bulk::defer_indexes(&conn, 1).unwrap();
+        assert_eq!(dropped.len(), 4);
+        assert_eq!(indexes(&conn), all - 4);
+        bulk::rebuild(&conn, &dropped).unwrap();
+        assert_eq!(indexes(&conn), all);
     }
 
     #[tokio::test]
