@@ -34,16 +34,23 @@ done
 
 # Import: one million export rows into a fresh mirror, then the re-run.
 "$BNPL" sandbox export --rows 1000000 --out "$WORK/export" >/dev/null
-printf 'database_url = "sqlite://%s/import.db"\nsecret_key_file = "%s/import.key"\n' \
-  "$WORK" "$WORK" >bnpl.toml
-BNPL_REFRESH_TOKEN=rt "$BNPL" accounts add klarna-us --account-id A --device-id d >/dev/null
-for pass in first rerun; do
-  /usr/bin/time -v "$BNPL" import --provider klarna-us --account A \
-    "$WORK/export/purchases.csv" "$WORK/export/balance.csv" \
-    >"$OUT/import-$pass.txt" 2>&1
-  echo "== import ($pass): $(grep -E 'Elapsed|Maximum resident' "$OUT/import-$pass.txt" | tr -s ' ' | tr '\n' ' ')" |
+import_into() { # directory, pass name: one import into the mirror in that directory
+  (cd "$1" && /usr/bin/time -v "$BNPL" import --provider klarna-us --account A \
+    "$WORK/export/purchases.csv" "$WORK/export/balance.csv") >"$OUT/import-$2.txt" 2>&1
+  echo "== import ($2): $(grep -E 'Elapsed|Maximum resident' "$OUT/import-$2.txt" | tr -s ' ' | tr '\n' ' ')" |
     tee -a "$OUT/summary.txt"
+}
+# $RUNS first imports, each into a fresh mirror (take the median), then a
+# re-run into the last one: a no-op.
+for i in $(seq 1 "$RUNS"); do
+  mirror="$WORK/import-$i"
+  mkdir -p "$mirror"
+  printf 'database_url = "sqlite://%s/import.db"\nsecret_key_file = "%s/import.key"\n' \
+    "$mirror" "$mirror" >"$mirror/bnpl.toml"
+  (cd "$mirror" && BNPL_REFRESH_TOKEN=rt "$BNPL" accounts add klarna-us --account-id A --device-id d >/dev/null)
+  import_into "$mirror" "first-run$i"
 done
+import_into "$mirror" rerun
 
 if [ -z "${QUICK:-}" ]; then
   # Fewer, fuller accounts: the delta's share when rows, not requests, dominate.
