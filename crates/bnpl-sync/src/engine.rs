@@ -209,6 +209,8 @@ impl Engine {
         unreadable: &'a std::sync::Mutex<Option<StoreError>>,
     ) -> impl futures::Stream<Item = (AccountRecord, Vec<Stream>)> + 'a {
         let per_read = self.settings.accounts_per_read.max(1);
+        // The state is `Some(after)` while pages may remain (`Some(None)`:
+        // from the first account), `None` once a short page was read.
         let pages = futures::stream::unfold(
             Some(None),
             move |after: Option<Option<AccountKey>>| async move {
