@@ -12,6 +12,7 @@ use rusqlite::Connection;
 
 use super::write;
 use crate::StoreError;
+use crate::rows::RowExt;
 
 /// The indexes of a purchase import that no statement of a write reads
 /// (neither an upsert's conflict target nor a foreign key's child lookup):
@@ -40,25 +41,25 @@ pub(super) struct Deferred {
 /// caller's transaction: a failure undoes the drop with everything else.
 pub(super) fn defer_indexes(conn: &Connection, small: i64) -> Result<Vec<Deferred>, StoreError> {
     // Counts at most `small` rows, so a large mirror costs no full scan.
-    let held = write::query(
+    let held = write::optional(
         conn,
         "SELECT COUNT(*) AS n FROM (SELECT 1 FROM installments LIMIT $1)",
         &[&small],
-        |r| Ok(r.get::<_, i64>("n")?),
+        |r| r.int("n"),
     )?;
-    if held.first().copied().unwrap_or(0) >= small {
+    if held.unwrap_or(0) >= small {
         return Ok(Vec::new());
     }
     let mut deferred = Vec::new();
     for name in READ_ONLY_INDEXES {
-        let sql = write::query(
+        // An index a later migration renamed or dropped is simply not there.
+        let Some(sql) = write::optional(
             conn,
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = $1",
             &[&name],
-            |r| Ok(r.get::<_, String>("sql")?),
-        )?;
-        // An index a later migration renamed or dropped is simply not there.
-        let Some(sql) = sql.into_iter().next() else {
+            |r| r.text("sql"),
+        )?
+        else {
             continue;
         };
         conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;

@@ -101,9 +101,18 @@ impl SqliteStore {
         let guard = self.write_lock.lock().await;
         Ok((guard, self.pool.begin_with("BEGIN IMMEDIATE").await?))
     }
+
+    /// Runs `f` in one transaction on the writer connection, under the
+    /// write lock: committed when it succeeds, rolled back otherwise.
+    async fn on_writer<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.write_lock.lock().await;
+        blocking(|| write::in_transaction(&mut conn, f))
+    }
 }
 
-/// The writer connection, on the file the pool opened and migrated.
 /// The writer's page cache during `bnpl import` into a mirror too large to
 /// drop its read-only indexes (`bulk`), in KiB. Measured on a
 /// one-million-row export with the indexes kept (docs/performance.md): 2 MiB
@@ -111,6 +120,7 @@ impl SqliteStore {
 /// 64 MiB 20.1 s at 93 MB. Bounded whatever the file's size.
 const IMPORT_CACHE_KIB: u32 = 48 * 1024;
 
+/// The writer connection, on the file the pool opened and migrated.
 fn open_writer(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -252,19 +262,17 @@ impl Database for SqliteStore {
         snapshot: &SnapshotData,
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError> {
-        let mut conn = self.write_lock.lock().await;
-        blocking(|| {
-            write::in_transaction(&mut conn, |conn| {
-                let account = write::account_id(conn, key)?;
-                let mut writer = write::Writer { conn };
-                synchronously(apply::apply_snapshot(
-                    &mut writer,
-                    account,
-                    snapshot,
-                    synced_at,
-                ))
-            })
+        self.on_writer(|conn| {
+            let account = write::account_id(conn, key)?;
+            let mut writer = write::Writer { conn };
+            synchronously(apply::apply_snapshot(
+                &mut writer,
+                account,
+                snapshot,
+                synced_at,
+            ))
         })
+        .await
     }
 
     async fn import_records(
@@ -273,43 +281,41 @@ impl Database for SqliteStore {
         batches: &mut (dyn Iterator<Item = Result<Records, StoreError>> + Send),
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError> {
-        let mut conn = self.write_lock.lock().await;
-        blocking(|| {
-            // One transaction for the whole import: an error leaves nothing
-            // of it, the dropped indexes included.
-            write::in_transaction(&mut conn, |conn| {
-                let account = write::account_id(conn, key)?;
-                let mut batches = batches.peekable();
-                let purchases = matches!(batches.peek(), Some(Ok(Records::Purchases(_))));
-                let deferred = if purchases {
-                    bulk::defer_indexes(conn, bulk::SMALL_MIRROR_INSTALLMENTS)?
-                } else {
-                    Vec::new()
-                };
-                // Purchases into a large mirror keep their indexes: a larger
-                // cache keeps the indexes' pages in memory instead.
-                let cache = if purchases && deferred.is_empty() {
-                    IMPORT_CACHE_KIB
-                } else {
-                    write::DEFAULT_CACHE_KIB
-                };
-                let stats = write::with_cache(conn, cache, |conn| {
-                    let mut writer = write::Writer { conn };
-                    let mut stats = ApplyStats::default();
-                    for batch in batches {
-                        stats.add(synchronously(apply::apply_import(
-                            &mut writer,
-                            account,
-                            &batch?,
-                            synced_at,
-                        ))?);
-                    }
-                    Ok(stats)
-                })?;
-                bulk::rebuild(conn, &deferred)?;
+        // One transaction for the whole import: an error leaves nothing of
+        // it, the dropped indexes included.
+        self.on_writer(|conn| {
+            let account = write::account_id(conn, key)?;
+            let mut batches = batches.peekable();
+            let purchases = matches!(batches.peek(), Some(Ok(Records::Purchases(_))));
+            let deferred = if purchases {
+                bulk::defer_indexes(conn, bulk::SMALL_MIRROR_INSTALLMENTS)?
+            } else {
+                Vec::new()
+            };
+            // Purchases into a large mirror keep their indexes: a larger
+            // cache keeps the indexes' pages in memory instead.
+            let cache = if purchases && deferred.is_empty() {
+                IMPORT_CACHE_KIB
+            } else {
+                write::DEFAULT_CACHE_KIB
+            };
+            let stats = write::with_cache(conn, cache, |conn| {
+                let mut writer = write::Writer { conn };
+                let mut stats = ApplyStats::default();
+                for batch in batches {
+                    stats.add(synchronously(apply::apply_import(
+                        &mut writer,
+                        account,
+                        &batch?,
+                        synced_at,
+                    ))?);
+                }
                 Ok(stats)
-            })
+            })?;
+            bulk::rebuild(conn, &deferred)?;
+            Ok(stats)
         })
+        .await
     }
 
     async fn reset_cursor(&self, key: &AccountKey, stream: Stream) -> Result<(), StoreError> {
@@ -348,33 +354,31 @@ impl Database for SqliteStore {
     ) -> Result<(), StoreError> {
         // On the writer connection: one of these per account, and through
         // sqlx each of its statements cost two thread wake-ups.
-        let mut conn = self.write_lock.lock().await;
-        blocking(|| {
-            write::in_transaction(&mut conn, |conn| {
-                let account = write::account_id(conn, key)?;
-                for attempt in attempts {
-                    write::execute(
-                        conn,
-                        "INSERT INTO stream_state (account_id, stream, last_attempt_at, \
-                         last_success_at, last_error, next_allowed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (account_id, stream) DO UPDATE SET \
-                         last_attempt_at = excluded.last_attempt_at, \
-                         last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
-                         last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
-                        &[
-                            &account,
-                            &attempt.stream.as_str(),
-                            &ts(attempt.at),
-                            &attempt.error.is_none().then(|| ts(attempt.at)),
-                            &attempt.error.as_deref(),
-                            &attempt.next_allowed_at.map(ts),
-                        ],
-                    )?;
-                }
-                Ok(())
-            })
+        self.on_writer(|conn| {
+            let account = write::account_id(conn, key)?;
+            for attempt in attempts {
+                write::execute(
+                    conn,
+                    "INSERT INTO stream_state (account_id, stream, last_attempt_at, \
+                     last_success_at, last_error, next_allowed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (account_id, stream) DO UPDATE SET \
+                     last_attempt_at = excluded.last_attempt_at, \
+                     last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
+                     last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
+                    &[
+                        &account,
+                        &attempt.stream.as_str(),
+                        &ts(attempt.at),
+                        &attempt.error.is_none().then(|| ts(attempt.at)),
+                        &attempt.error.as_deref(),
+                        &attempt.next_allowed_at.map(ts),
+                    ],
+                )?;
+            }
+            Ok(())
         })
+        .await
     }
 
     async fn mirror(&self, key: &AccountKey) -> Result<AccountMirror, StoreError> {
@@ -419,12 +423,8 @@ impl Database for SqliteStore {
         key: &AccountKey,
         checked_at: DateTime<Utc>,
     ) -> Result<Vec<crate::ReconciliationCheck>, StoreError> {
-        let mut conn = self.write_lock.lock().await;
-        blocking(|| {
-            write::in_transaction(&mut conn, |conn| {
-                lifecycle::reconcile(conn, key, checked_at)
-            })
-        })
+        self.on_writer(|conn| lifecycle::reconcile(conn, key, checked_at))
+            .await
     }
 
     async fn reconciliation_gaps(&self) -> Result<Vec<crate::ReconciliationCheck>, StoreError> {

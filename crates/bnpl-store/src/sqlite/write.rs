@@ -120,7 +120,7 @@ impl RowExt for rusqlite::Row<'_> {
 }
 
 /// Runs a query that returns at most one row, and maps it.
-fn optional<T>(
+pub(super) fn optional<T>(
     conn: &Connection,
     sql: &str,
     binds: &[&dyn ToSql],
