@@ -17,7 +17,7 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use tokio::sync::Semaphore;
 
-use crate::plan::{Cadences, plan};
+use crate::plan::{Cadences, SyncPlan, plan};
 use crate::report::{AccountReport, RunReport, StreamReport};
 use crate::retry::with_retries;
 use crate::settings::{ProviderRuntime, SyncSettings};
@@ -131,9 +131,10 @@ impl Engine {
 
     /// Syncs what is due now; returns the report and when to look again.
     ///
-    /// Accounts are read `sync.accounts_per_read` at a time, twice: a first pass
-    /// plans every page and keeps only the count, the skipped accounts and the
-    /// next wake; the second reads the pages again as the sync reaches them.
+    /// Accounts are read `sync.accounts_per_read` at a time, twice
+    /// ([`Engine::planned_pages`]): a first pass keeps only the count, the
+    /// skipped accounts and the next wake; the second reads the pages again
+    /// as the sync reaches them.
     /// Memory follows one page and the accounts in flight, not the number of
     /// accounts (issue 6), and a tick with nothing due reads them once.
     pub async fn tick(
@@ -146,16 +147,13 @@ impl Engine {
             .iter()
             .map(|(id, (p, _))| (*id, &p.cadence))
             .collect();
-        let per_read = self.settings.accounts_per_read.max(1);
         let mut report = RunReport::new(started_at);
         let mut due = 0;
         let mut next_wake: Option<DateTime<Utc>> = None;
-        let mut after: Option<AccountKey> = None;
-        loop {
-            let page = self.db.accounts_page(after.as_ref(), per_read).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            let planned = plan(started_at, &page, &cadences, every_stream);
+        let unreadable = std::sync::Mutex::new(None);
+        let mut pages =
+            std::pin::pin!(self.planned_pages(started_at, &cadences, every_stream, &unreadable));
+        while let Some((_, planned)) = pages.next().await {
             due += planned.due.len();
             report
                 .skipped
@@ -164,16 +162,14 @@ impl Engine {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if page.len() < per_read as usize {
-                break;
-            }
         }
+        take_error(&unreadable)?;
         self.observer.run_started(due);
 
         if due > 0 {
-            let unreadable = std::sync::Mutex::new(None);
             let finished = self
-                .due_accounts(started_at, &cadences, every_stream, &unreadable)
+                .planned_pages(started_at, &cadences, every_stream, &unreadable)
+                .flat_map(|(page, planned)| futures::stream::iter(due_records(page, planned)))
                 .map(|(record, streams)| async move {
                     let account = self.sync_account(&record, &streams).await;
                     self.observer.account_finished(&account);
@@ -184,9 +180,7 @@ impl Engine {
             while let Some(account) = finished.next().await {
                 report.add(account);
             }
-            if let Some(e) = unreadable.lock().expect("not poisoned").take() {
-                return Err(e);
-            }
+            take_error(&unreadable)?;
         }
 
         // The clock moves installments to due and late even when no page did.
@@ -198,20 +192,20 @@ impl Engine {
         Ok((report, next_wake))
     }
 
-    /// The due accounts with the streams to sync, read a page at a time as
-    /// they are consumed. A page that cannot be read ends the stream and is
-    /// left in `unreadable`.
-    fn due_accounts<'a>(
+    /// Every account in key order, a page of `sync.accounts_per_read` at a
+    /// time, read as the stream is consumed, each page with its plan. A page
+    /// that cannot be read ends the stream and is left in `unreadable`.
+    fn planned_pages<'a>(
         &'a self,
         now: DateTime<Utc>,
         cadences: &'a Cadences<'a>,
         every_stream: bool,
         unreadable: &'a std::sync::Mutex<Option<StoreError>>,
-    ) -> impl futures::Stream<Item = (AccountRecord, Vec<Stream>)> + 'a {
+    ) -> impl futures::Stream<Item = (Vec<AccountRecord>, SyncPlan)> + 'a {
         let per_read = self.settings.accounts_per_read.max(1);
         // The state is `Some(after)` while pages may remain (`Some(None)`:
         // from the first account), `None` once a short page was read.
-        let pages = futures::stream::unfold(
+        futures::stream::unfold(
             Some(None),
             move |after: Option<Option<AccountKey>>| async move {
                 let after = after?;
@@ -225,17 +219,9 @@ impl Engine {
                 let last = page.last()?.key.clone();
                 let more = page.len() == per_read as usize;
                 let planned = plan(now, &page, cadences, every_stream);
-                let mut records: HashMap<AccountKey, AccountRecord> =
-                    page.into_iter().map(|a| (a.key.clone(), a)).collect();
-                let due: Vec<(AccountRecord, Vec<Stream>)> = planned
-                    .due
-                    .into_iter()
-                    .filter_map(|d| Some((records.remove(&d.key)?, d.streams)))
-                    .collect();
-                Some((due, more.then_some(Some(last))))
+                Some(((page, planned), more.then_some(Some(last))))
             },
-        );
-        pages.flat_map(futures::stream::iter)
+        )
     }
 
     /// Runs until `shutdown` completes, waking when the next stream is due.
@@ -487,6 +473,25 @@ impl Engine {
         report.unchanged += stats.unchanged;
         self.observer.page_applied(key, stream, &stats);
         Ok(())
+    }
+}
+
+/// The page's due accounts, each with the streams to sync.
+fn due_records(page: Vec<AccountRecord>, planned: SyncPlan) -> Vec<(AccountRecord, Vec<Stream>)> {
+    let mut records: HashMap<AccountKey, AccountRecord> =
+        page.into_iter().map(|a| (a.key.clone(), a)).collect();
+    planned
+        .due
+        .into_iter()
+        .filter_map(|d| Some((records.remove(&d.key)?, d.streams)))
+        .collect()
+}
+
+/// The error a page stream left behind, if any.
+fn take_error(unreadable: &std::sync::Mutex<Option<StoreError>>) -> Result<(), StoreError> {
+    match unreadable.lock().expect("not poisoned").take() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
