@@ -1,85 +1,130 @@
-//! Group commit of pages. SQLite has one writer, and a small page's cost was
-//! mostly its transaction: BEGIN, COMMIT (writing every page of every index
-//! it touched to the WAL) and, through sqlx, two thread hand-offs per
-//! statement (issue 6). Pages that arrive while another group is being
-//! written wait in a queue; the next writer takes the whole queue and applies
-//! it in one transaction on the writer connection, synchronously.
+//! Group commit of the sync's writes. SQLite has one writer, and a small
+//! write's cost was mostly its transaction: BEGIN, COMMIT (writing every page
+//! of every index it touched to the WAL) and a thread hand-off (issue 6).
+//! Every write of a sync (a page, a snapshot, a stream attempt, a
+//! reconciliation, a rotated secret) is a job: jobs that arrive while another
+//! group is being written wait in a queue, and the next writer takes the
+//! whole queue and applies it in one transaction on the writer connection, on
+//! a blocking thread, so the accounts in flight keep fetching and decoding
+//! meanwhile.
 //!
-//! Each page stays atomic with its cursor: it runs inside a savepoint of the
-//! group's transaction, so a page that fails is undone alone and its caller
-//! gets its own error, while the other pages of the group commit. When the
-//! transaction itself fails (it cannot commit), every page is applied again
-//! in a transaction of its own, so a bad page never takes another account's
-//! page down with it.
+//! Each job stays atomic: it runs inside a savepoint of the group's
+//! transaction, so a job that fails is undone alone and its caller gets its
+//! own error, while the other jobs of the group commit. When the transaction
+//! itself fails (it cannot commit), every job is run again in a transaction
+//! of its own, so a bad job never takes another account's write down with it.
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use bnpl_core::{Page, Stream};
+use super::SqliteStore;
+use super::write::{in_savepoint, in_transaction};
+use crate::StoreError;
 
-use super::write::{self, in_savepoint, in_transaction};
-use super::{SqliteStore, blocking, synchronously};
-use crate::{AccountKey, ApplyStats, StoreError, apply};
-
-/// A page waiting to be written, and where its outcome goes.
-pub(super) struct PendingPage {
-    key: AccountKey,
-    stream: Stream,
-    page: Page,
-    synced_at: DateTime<Utc>,
-    done: oneshot::Sender<Result<ApplyStats, StoreError>>,
+/// How a group's commit must reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Commit {
+    /// `synchronous = NORMAL`: survives a crash of the process.
+    Normal,
+    /// `synchronous = FULL`: survives a crash of the machine. A group holding
+    /// one such job commits this way as a whole.
+    Durable,
 }
 
-/// The pages waiting for the next group. A plain mutex: it is never held
-/// across an await.
-#[derive(Default)]
-pub(super) struct Queue(Mutex<Vec<PendingPage>>);
+/// A queued write, its outcome type erased.
+trait Job: Send {
+    fn commit(&self) -> Commit;
+    /// Runs the write, keeping its value for `finish`. May run twice (see
+    /// the module's doc); the second run's value replaces the first's.
+    fn run(&mut self, conn: &mut Connection) -> Result<(), StoreError>;
+    /// Sends the outcome to the caller.
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>);
+}
 
-impl Queue {
-    fn push(&self, page: PendingPage) {
-        self.0.lock().expect("queue lock poisoned").push(page);
+struct Pending<T, F> {
+    write: F,
+    commit: Commit,
+    value: Option<T>,
+    done: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnMut(&mut Connection) -> Result<T, StoreError> + Send,
+{
+    fn commit(&self) -> Commit {
+        self.commit
     }
 
-    fn take(&self) -> Vec<PendingPage> {
+    fn run(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
+        self.value = Some((self.write)(conn)?);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>) {
+        let Pending { value, done, .. } = *self;
+        let outcome = outcome.and_then(|()| {
+            value.ok_or_else(|| {
+                StoreError::Invalid("a grouped write finished without running".into())
+            })
+        });
+        // The caller may have gone away (cancelled): nobody to tell.
+        let _ = done.send(outcome);
+    }
+}
+
+/// The jobs waiting for the next group. A plain mutex: it is never held
+/// across an await.
+#[derive(Default)]
+pub(super) struct Queue(Mutex<Vec<Box<dyn Job>>>);
+
+impl Queue {
+    fn push(&self, job: Box<dyn Job>) {
+        self.0.lock().expect("queue lock poisoned").push(job);
+    }
+
+    fn take(&self) -> Vec<Box<dyn Job>> {
         std::mem::take(&mut *self.0.lock().expect("queue lock poisoned"))
     }
 }
 
 impl SqliteStore {
-    pub(super) async fn apply_page_grouped(
-        &self,
-        key: &AccountKey,
-        stream: Stream,
-        page: &Page,
-        synced_at: DateTime<Utc>,
-    ) -> Result<ApplyStats, StoreError> {
+    /// Queues `write` for the next group commit and waits for its outcome.
+    pub(super) async fn grouped<T, F>(&self, commit: Commit, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (done, mut outcome) = oneshot::channel();
-        self.pending.push(PendingPage {
-            key: key.clone(),
-            stream,
-            page: page.clone(),
-            synced_at,
+        self.pending.push(Box::new(Pending {
+            write,
+            commit,
+            value: None,
             done,
-        });
+        }));
         loop {
             tokio::select! {
                 biased;
                 result = &mut outcome => {
                     return result.unwrap_or_else(|_| {
                         Err(StoreError::Invalid(
-                            "the write of this page was abandoned (its writer was cancelled)".into(),
+                            "the write was abandoned (its writer panicked)".into(),
                         ))
                     });
                 }
-                mut conn = self.write_lock.lock() => {
-                    // Empty when another writer already took this page: its
+                mut conn = self.write_lock.clone().lock_owned() => {
+                    // Empty when another writer already took this job: its
                     // outcome is then ready on the next turn.
                     let group = self.pending.take();
                     if !group.is_empty() {
-                        blocking(|| write_group(&mut conn, group));
+                        // Awaited, but the group is written whether or not
+                        // this caller stays: every job's outcome goes to its
+                        // own caller. A panic drops the group's senders.
+                        let _ = tokio::task::spawn_blocking(move || write_group(&mut conn, group)).await;
+                        self.checkpointer.committed();
                     }
                 }
             }
@@ -87,44 +132,62 @@ impl SqliteStore {
     }
 }
 
-/// Writes `group` in one transaction, each page in a savepoint; when the
-/// transaction fails, each page in a transaction of its own.
-fn write_group(conn: &mut Connection, group: Vec<PendingPage>) {
-    let together = in_transaction(conn, |conn| {
-        group
-            .iter()
-            .map(|page| in_savepoint(conn, |conn| apply_pending(conn, page)))
-            .collect::<Result<Vec<_>, StoreError>>()
-    });
-    match together {
-        Ok(outcomes) => {
-            for (page, outcome) in group.into_iter().zip(outcomes) {
-                let _ = page.done.send(outcome);
-            }
+/// Writes `group` in one transaction, each job in a savepoint; when the
+/// transaction fails, each job in a transaction of its own.
+fn write_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>) {
+    let commit = if group.iter().any(|job| job.commit() == Commit::Durable) {
+        Commit::Durable
+    } else {
+        Commit::Normal
+    };
+    if let Err(e) = set_commit(conn, commit) {
+        for job in group {
+            job.finish(Err(StoreError::Invalid(format!(
+                "setting up the commit: {e}"
+            ))));
         }
-        Err(e) if group.len() > 1 => {
-            tracing::debug!(pages = group.len(), error = %e, "group write failed; writing its pages one by one");
-            for page in group {
-                let outcome = in_transaction(conn, |conn| apply_pending(conn, &page));
-                let _ = page.done.send(outcome);
+        return;
+    }
+    if group.len() == 1 {
+        // Alone, the transaction is the job's: no savepoint needed.
+        write_alone(conn, group);
+    } else {
+        let together = in_transaction(conn, |conn| {
+            group
+                .iter_mut()
+                .map(|job| in_savepoint(conn, |conn| job.run(conn)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        });
+        match together {
+            Ok(outcomes) => {
+                for (job, outcome) in group.into_iter().zip(outcomes) {
+                    job.finish(outcome);
+                }
             }
-        }
-        Err(e) => {
-            if let Some(page) = group.into_iter().next() {
-                let _ = page.done.send(Err(e));
+            Err(e) => {
+                tracing::debug!(jobs = group.len(), error = %e, "group write failed; writing its jobs one by one");
+                write_alone(conn, group);
             }
         }
     }
+    if commit == Commit::Durable
+        && let Err(e) = set_commit(conn, Commit::Normal)
+    {
+        tracing::warn!(error = %e, "could not set the writer back to synchronous = NORMAL");
+    }
 }
 
-fn apply_pending(conn: &mut Connection, p: &PendingPage) -> Result<ApplyStats, StoreError> {
-    let account = write::account_id(conn, &p.key)?;
-    let mut writer = write::Writer { conn };
-    synchronously(apply::apply_page(
-        &mut writer,
-        account,
-        p.stream,
-        &p.page,
-        p.synced_at,
-    ))
+/// Each job in a transaction of its own.
+fn write_alone(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
+    for mut job in group {
+        let outcome = in_transaction(conn, |conn| job.run(conn));
+        job.finish(outcome);
+    }
+}
+
+fn set_commit(conn: &Connection, commit: Commit) -> rusqlite::Result<()> {
+    conn.execute_batch(match commit {
+        Commit::Normal => "PRAGMA synchronous = NORMAL",
+        Commit::Durable => "PRAGMA synchronous = FULL",
+    })
 }

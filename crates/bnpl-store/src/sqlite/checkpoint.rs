@@ -1,0 +1,74 @@
+//! WAL checkpoints off the writer's thread. By default the connection whose
+//! commit takes the WAL past 1,000 pages copies the WAL back into the
+//! database file and syncs it, inside that commit: the sync's writer spent
+//! about a tenth of its time there (issue 6, store ceiling profile). Here a
+//! thread of its own, with its own connection, runs a passive checkpoint
+//! shortly after the writer commits, on the other core; the writer keeps a
+//! much higher automatic threshold only as a backstop, for when this thread
+//! cannot keep up.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// The writer's own automatic checkpoint, in WAL pages (4 KiB): the backstop.
+pub(super) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_000;
+
+/// How long the checkpointer lets commits gather before it runs: one
+/// checkpoint copies every page written since the last, once, however many
+/// commits rewrote it.
+const GATHER: Duration = Duration::from_millis(100);
+
+/// Wakes the checkpointer thread. Dropping it ends the thread after one last
+/// checkpoint, without waiting for it.
+pub(super) struct Checkpointer {
+    wake: SyncSender<()>,
+}
+
+impl Checkpointer {
+    pub(super) fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path)?;
+        // It never waits for the write lock: a passive checkpoint does not take it.
+        conn.busy_timeout(Duration::from_millis(0))?;
+        let (wake, woken) = sync_channel(1);
+        std::thread::Builder::new()
+            .name("bnpl-checkpoint".into())
+            .spawn(move || run(conn, woken))
+            .map_err(|e| StoreError::Invalid(format!("starting the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { wake })
+    }
+
+    /// Says the writer committed. Never blocks: a wake-up already pending
+    /// covers this commit too.
+    pub(super) fn committed(&self) {
+        // Full: a wake-up is pending already. Disconnected: the thread
+        // ended (it cannot, while this sender lives, short of a panic).
+        let _ = self.wake.try_send(());
+    }
+}
+
+fn run(conn: Connection, woken: Receiver<()>) {
+    while woken.recv().is_ok() {
+        // Let commits gather; the store's drop ends the wait at once.
+        let dropped = matches!(
+            woken.recv_timeout(GATHER),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        checkpoint(&conn);
+        if dropped {
+            break;
+        }
+    }
+}
+
+fn checkpoint(conn: &Connection) {
+    // PASSIVE: copies what it can without waiting for readers or the writer;
+    // what it could not copy waits for the next one.
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::debug!(error = %e, "background checkpoint did not run");
+    }
+}
