@@ -108,24 +108,14 @@ impl SqliteStore {
         Ok((guard, self.pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 
-    /// Runs a bulk write `f` in one transaction on the writer connection,
-    /// under the write lock: committed when it succeeds, rolled back
-    /// otherwise. Temporary storage goes to disk meanwhile: the index
-    /// rebuilds of an import sort through it (about 60 MB in memory for a
-    /// million rows, measured).
-    async fn bulk_on_writer<T>(
+    /// Runs `f` in one transaction on the writer connection, under the
+    /// write lock: committed when it succeeds, rolled back otherwise.
+    async fn on_writer<T>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.write_lock.lock().await;
-        let result = blocking(|| {
-            conn.execute_batch("PRAGMA temp_store = FILE")?;
-            let result = write::in_transaction(&mut conn, f);
-            let restored = conn.execute_batch(WRITER_TEMP_STORE);
-            let value = result?;
-            restored?;
-            Ok(value)
-        });
+        let result = blocking(|| write::in_transaction(&mut conn, f));
         self.checkpointer.committed();
         result
     }
@@ -138,10 +128,6 @@ impl SqliteStore {
 /// 64 MiB 20.1 s at 93 MB. Bounded whatever the file's size.
 const IMPORT_CACHE_KIB: u32 = 48 * 1024;
 
-/// A group's savepoints journal each page they change: in memory, instead of
-/// a temporary file that every page is written to and read back from.
-const WRITER_TEMP_STORE: &str = "PRAGMA temp_store = MEMORY";
-
 /// The writer connection, on the file the pool opened and migrated.
 fn open_writer(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
@@ -153,7 +139,6 @@ fn open_writer(path: &std::path::Path) -> Result<rusqlite::Connection, StoreErro
         "PRAGMA wal_autocheckpoint = {}",
         checkpoint::WRITER_AUTOCHECKPOINT_PAGES
     ))?;
-    conn.execute_batch(WRITER_TEMP_STORE)?;
     // Every statement of a write, prepared once.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -328,7 +313,7 @@ impl Database for SqliteStore {
     ) -> Result<ApplyStats, StoreError> {
         // One transaction for the whole import: an error leaves nothing of
         // it, the dropped indexes included.
-        self.bulk_on_writer(|conn| {
+        self.on_writer(|conn| {
             let account = write::account_id(conn, key)?;
             let mut batches = batches.peekable();
             let purchases = matches!(batches.peek(), Some(Ok(Records::Purchases(_))));
@@ -640,23 +625,6 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 0);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_import_sorts_on_disk_and_the_writer_gets_memory_back() {
-        let (store, _dir) = scratch().await;
-        // 1 = FILE, 2 = MEMORY.
-        let during = store
-            .bulk_on_writer(|conn| Ok(pragma(conn, "temp_store")))
-            .await
-            .unwrap();
-        assert_eq!(during, 1);
-        assert_eq!(pragma(&*store.write_lock.lock().await, "temp_store"), 2);
-        let failed = store
-            .bulk_on_writer(|_| Err::<(), _>(StoreError::Invalid("bad row".into())))
-            .await;
-        assert!(failed.is_err());
-        assert_eq!(pragma(&*store.write_lock.lock().await, "temp_store"), 2);
     }
 
     /// The writer's own checkpoint only starts at 16,000 WAL pages: a few
