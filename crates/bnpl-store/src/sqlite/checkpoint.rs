@@ -23,8 +23,9 @@ pub(super) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_000;
 /// commits rewrote it.
 const GATHER: Duration = Duration::from_millis(100);
 
-/// Wakes the checkpointer thread. Dropping it ends the thread after one last
-/// checkpoint, without waiting for it.
+/// Wakes the checkpointer thread. Dropping it ends the thread without waiting
+/// for it: at once when it is idle, after its checkpoint when a wake-up was
+/// pending.
 pub(super) struct Checkpointer {
     wake: SyncSender<()>,
 }
