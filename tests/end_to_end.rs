@@ -102,6 +102,22 @@ async fn mirror_matches_the_sandbox_after_two_rounds_of_changes() {
         let first = engine.run_once().await.unwrap();
         assert_clean(&first);
         assert_mirror_matches(&sandbox, &target.db, target.name, "initial").await;
+        // A first sync is a backfill: one marker per account and delta
+        // stream, no event per row (snapshot streams keep theirs).
+        let backfill = target.db.events_after(0, 100_000).await.unwrap();
+        let accounts = sandbox.credentials().len();
+        let markers = backfill
+            .iter()
+            .filter(|e| e.kind == "stream.backfilled")
+            .count();
+        assert_eq!(markers, accounts * 5, "{}", target.name);
+        let row_events: Vec<&str> = backfill
+            .iter()
+            .map(|e| e.kind.as_str())
+            .filter(|k| k.ends_with(".created") || k.starts_with("installment."))
+            .collect();
+        assert!(row_events.is_empty(), "{}: {row_events:?}", target.name);
+        let last_backfill_event = backfill.last().map_or(0, |e| e.id);
 
         for round in ["after 9 days", "after 40 more days"] {
             let days = if round.contains("40") { 40 } else { 9 };
@@ -119,6 +135,19 @@ async fn mirror_matches_the_sandbox_after_two_rounds_of_changes() {
             );
             assert_mirror_matches(&sandbox, &target.db, target.name, round).await;
         }
+        // After it, changes are events.
+        let news = target
+            .db
+            .events_after(last_backfill_event, 100_000)
+            .await
+            .unwrap();
+        assert!(
+            news.iter().any(|e| e.kind == "purchase.updated"),
+            "{}: {:?}",
+            target.name,
+            news.iter().map(|e| &e.kind).collect::<Vec<_>>()
+        );
+        assert!(news.iter().all(|e| e.kind != "stream.backfilled"));
 
         // Nothing changed: a sync writes nothing.
         let idle = engine.run_once().await.unwrap();

@@ -57,6 +57,8 @@ enum Command {
     Balance(commands::views::BalanceArgs),
     /// Every recorded change of one installment: when, why, from what to what.
     History(commands::views::HistoryArgs),
+    /// The changes bnpl wrote (the outbox), oldest first.
+    Events(commands::events::Args),
     /// Write upcoming installments as an iCalendar (.ics) file.
     Calendar(commands::calendar::Args),
     /// Benchmark: sync a sandbox of a given size and measure every phase.
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
             Command::Purchases(args) => commands::views::purchases(&config, args).await,
             Command::Balance(args) => commands::views::balance(&config, args).await,
             Command::History(args) => commands::views::history(&config, args).await,
+            Command::Events(args) => commands::events::run(&config, args).await,
             Command::Calendar(args) => commands::calendar::run(&config, args).await,
             Command::Bench(args) => commands::bench::run(args).await,
             Command::BenchSandbox(args) => commands::bench::serve_child(args).await,

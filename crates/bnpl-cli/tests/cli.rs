@@ -271,4 +271,34 @@ fn demo_then_due_summary_and_calendar_work_on_its_database() {
         .unwrap()
         .unwrap();
     assert!(!calendar.events.is_empty());
+
+    // The outbox: the demo's first sync is a backfill (one marker per account
+    // and delta stream: five per Klarna US account, one for the EU account's
+    // transactions), its second writes per-row events.
+    let out = bnpl(dir.path(), &["events", "--json", "--limit", "100000"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let markers = kinds.iter().filter(|k| **k == "stream.backfilled").count();
+    assert!(markers > 5, "{kinds:?}");
+    let last_marker = kinds
+        .iter()
+        .rposition(|k| *k == "stream.backfilled")
+        .unwrap();
+    assert!(
+        !kinds[..last_marker].iter().any(|k| k.ends_with(".created")),
+        "{kinds:?}"
+    );
+    let first = events[0]["id"].as_i64().unwrap();
+    let out = bnpl(
+        dir.path(),
+        &["events", "--after", &first.to_string(), "--limit", "1"],
+    );
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    let second = events[1]["id"].as_i64().unwrap();
+    assert!(
+        stdout.contains(&format!("more may follow: bnpl events --after {second}")),
+        "{stdout}"
+    );
 }

@@ -300,6 +300,22 @@ pub struct ReconciliationCheck {
     pub checked_at: DateTime<Utc>,
 }
 
+/// One row of the outbox (`events`, docs/schema.md): what changed, in the
+/// order it was written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Increasing; a consumer stores the last one it handled.
+    pub id: i64,
+    pub account: AccountKey,
+    /// `purchase.created`, `installment.state_changed`, `stream.backfilled`...
+    pub kind: String,
+    /// The provider id of the object (the stream for `stream.*`).
+    pub object_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
 /// One recorded change of an installment: its state, due date or amount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryEntry {
@@ -387,9 +403,10 @@ pub trait Database: Send + Sync {
     ) -> Result<ApplyStats, StoreError>;
 
     /// Writes records read from a provider's native export (`bnpl import`),
-    /// batch after batch, all in one transaction: with the same guard, history
-    /// and events as [`Database::apply_page`], but no stream's cursor is read
-    /// or moved. The first `Err` from `batches` rolls everything back and is
+    /// batch after batch, all in one transaction: with the same guard and
+    /// history as [`Database::apply_page`], but no stream's cursor is read
+    /// or moved, and one `stream.imported` event per stream stands for the
+    /// rows instead of an event per row. The first `Err` from `batches` rolls everything back and is
     /// returned as is; the account must exist.
     async fn import_records(
         &self,
@@ -460,6 +477,9 @@ pub trait Database: Send + Sync {
         purchase_id: &str,
         seq: u32,
     ) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// The outbox after event `after` (0 from the start), in id order, at
+    /// most `limit` events.
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
 
     // ---- PSD2 consents (issue 4) ----
 

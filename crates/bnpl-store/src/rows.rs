@@ -284,6 +284,29 @@ fn account_key<R: RowExt>(r: &R) -> Result<AccountKey, StoreError> {
     ))
 }
 
+/// The outbox after event `$1`, at most `$2` rows; the same text on both
+/// backends (`payload` is TEXT on SQLite, JSONB on PostgreSQL: read as text).
+pub(crate) const EVENTS_AFTER: &str = "SELECT e.id, a.provider, \
+     a.external_id AS account_external_id, e.kind, e.object_id, e.occurred_at, \
+     e.recorded_at, CAST(e.payload AS TEXT) AS payload \
+     FROM events e JOIN accounts a ON a.id = e.account_id \
+     WHERE e.id > $1 ORDER BY e.id LIMIT $2";
+
+/// An outbox row, read with [`EVENTS_AFTER`].
+pub(crate) fn event<R: RowExt>(r: &R) -> Result<crate::Event, StoreError> {
+    let payload = r.text("payload")?;
+    Ok(crate::Event {
+        id: r.int("id")?,
+        account: account_key(r)?,
+        kind: r.text("kind")?,
+        object_id: r.text("object_id")?,
+        occurred_at: r.timestamp("occurred_at")?,
+        recorded_at: r.timestamp("recorded_at")?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?,
+    })
+}
+
 /// An account without its streams, and its row id.
 pub(crate) fn account<R: RowExt>(r: &R) -> Result<(i64, AccountRecord), StoreError> {
     Ok((

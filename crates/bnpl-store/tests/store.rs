@@ -5,6 +5,7 @@ mod support;
 use bnpl_core::*;
 use bnpl_store::{
     AccountKey, ApplyStats, InstallmentFilter, OutstandingTotal, PurchaseSummary, StoreError,
+    StreamAttempt,
 };
 use secrecy::{ExposeSecret, SecretString};
 use support::*;
@@ -25,6 +26,8 @@ on_both_backends!(
     accounts_lifecycle,
     accounts_are_paged_in_key_order,
     events_carry_the_record,
+    a_first_sync_writes_no_row_events_and_one_backfilled_marker,
+    an_import_writes_one_event_per_stream,
     concurrent_writers_all_land,
     a_bad_page_among_concurrent_ones_fails_alone,
     new_installments_get_their_state_on_write,
@@ -138,7 +141,7 @@ async fn round_trip_of_every_record_type(h: &Harness) {
 }
 
 async fn replayed_page_is_a_noop(h: &Harness) {
-    let key = h.account("klarna-us", "acct").await;
+    let key = h.synced_account("klarna-us", "acct").await;
     for stream in DELTA_STREAMS {
         let mut p = page(
             concat(vec![
@@ -248,7 +251,7 @@ const POISON_POSTGRES: &str = "
     FOR EACH ROW EXECUTE FUNCTION poison();";
 
 async fn failed_page_leaves_nothing_and_keeps_the_cursor(h: &Harness) {
-    let key = h.account("klarna-us", "acct").await;
+    let key = h.synced_account("klarna-us", "acct").await;
     let first = page(
         Records::Purchases(vec![purchase("p0", T1), purchase("p1", T1)]),
         "c1",
@@ -431,7 +434,7 @@ async fn cursor_is_stored_with_the_page(h: &Harness) {
 }
 
 async fn removed_ids_are_deleted(h: &Harness) {
-    let key = h.account("klarna-us", "acct").await;
+    let key = h.synced_account("klarna-us", "acct").await;
     for stream in DELTA_STREAMS {
         let both = concat(vec![
             record(stream, "r1", T1, 1),
@@ -555,7 +558,7 @@ async fn snapshots_keep_history(h: &Harness) {
 }
 
 async fn installment_changes_are_recorded(h: &Harness) {
-    let key = h.account("klarna-us", "acct").await;
+    let key = h.synced_account("klarna-us", "acct").await;
     let key = &key;
     let apply = |p: Purchase| async move {
         let page = page(Records::Purchases(vec![p]), "c");
@@ -1023,7 +1026,7 @@ async fn accounts_are_paged_in_key_order(h: &Harness) {
 }
 
 async fn events_carry_the_record(h: &Harness) {
-    let key = h.account("klarna-us", "acct").await;
+    let key = h.synced_account("klarna-us", "acct").await;
     let p = purchase("p1", T1);
     h.db.apply_page(
         &key,
@@ -1066,6 +1069,150 @@ async fn events_carry_the_record(h: &Harness) {
         h.texts("SELECT kind FROM events ORDER BY id").await,
         ["purchase.created", "purchase.updated"]
     );
+}
+
+/// Until a delta stream first catches up its pages are the mirror's history:
+/// rows, installments and their history are written, events are not. The
+/// first success writes one `stream.backfilled` marker; later pages write
+/// their events as usual.
+async fn a_first_sync_writes_no_row_events_and_one_backfilled_marker(h: &Harness) {
+    let key = h.account("klarna-us", "acct").await;
+    let apply = |records: Vec<Purchase>, removed: &[&str], cursor: &str| {
+        let mut p = page(Records::Purchases(records), cursor);
+        p.removed = removed.iter().map(|r| r.to_string()).collect();
+        let key = key.clone();
+        async move {
+            h.db.apply_page(&key, Stream::Purchases, &p, synced())
+                .await
+                .unwrap()
+        }
+    };
+    let attempt = |stream, error: Option<&str>| StreamAttempt {
+        stream,
+        at: t(T3),
+        error: error.map(str::to_string),
+        next_allowed_at: None,
+    };
+    apply(vec![purchase("p1", T1), purchase("p2", T1)], &[], "c1").await;
+    // The same backfill goes on after a failed attempt: an update of a row it
+    // wrote and a removal write no events either.
+    h.db.record_stream_attempts(&key, &[attempt(Stream::Purchases, Some("rate limited"))])
+        .await
+        .unwrap();
+    let mut p1 = purchase("p1", T2);
+    p1.plan.installments[2].reported_state = ReportedInstallmentState::Paid;
+    let got = apply(vec![p1, purchase("p3", T1)], &["p2"], "c2").await;
+    assert_eq!(got, stats(1, 1, 0, 1));
+    assert_eq!(h.count("events").await, 0);
+    assert_eq!(h.count("installment_history").await, 1, "history is kept");
+
+    // The first success ends it; a failed stream and a snapshot stream mark nothing.
+    h.db.record_stream_attempts(
+        &key,
+        &[
+            attempt(Stream::Purchases, None),
+            attempt(Stream::CardTransactions, Some("quota")),
+            attempt(Stream::Balance, None),
+        ],
+    )
+    .await
+    .unwrap();
+    let payload = if h.is_postgres() {
+        "SELECT kind || ' ' || object_id || ' ' || payload::text FROM events"
+    } else {
+        "SELECT kind || ' ' || object_id || ' ' || payload FROM events"
+    };
+    let marker = h.texts(payload).await;
+    assert_eq!(marker.len(), 1, "{marker:?}");
+    let (head, json) = marker[0].split_at("stream.backfilled purchases ".len());
+    assert_eq!(head, "stream.backfilled purchases ");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(json).unwrap(),
+        serde_json::json!({ "stream": "purchases", "rows": 2 })
+    );
+
+    // Once: a later success marks nothing, and pages write their events.
+    h.db.record_stream_attempts(&key, &[attempt(Stream::Purchases, None)])
+        .await
+        .unwrap();
+    let mut p3 = purchase("p3", T2);
+    p3.status = OrderStatus::Refunded;
+    apply(vec![purchase("p4", T1), p3], &["p1"], "c3").await;
+    assert_eq!(
+        h.texts("SELECT kind || ' ' || object_id FROM events ORDER BY id")
+            .await,
+        [
+            "stream.backfilled purchases",
+            "purchase.created p4",
+            "purchase.updated p3",
+            "purchase.removed p1",
+        ]
+    );
+
+    // As a consumer reads them: in id order, after the last id it handled.
+    let all = h.db.events_after(0, 10).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.iter().all(|e| e.account == key));
+    assert_eq!(
+        all[0].payload,
+        serde_json::json!({ "stream": "purchases", "rows": 2 })
+    );
+    let next = h.db.events_after(all[1].id, 1).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        (next[0].kind.as_str(), next[0].object_id.as_str()),
+        ("purchase.updated", "p3")
+    );
+    assert_eq!(next[0].payload["id"], "p3");
+    assert!(h.db.events_after(all[3].id, 10).await.unwrap().is_empty());
+}
+
+/// An import is history too: one `stream.imported` per stream with what it
+/// wrote, whatever the stream's state; an import that wrote nothing, none.
+async fn an_import_writes_one_event_per_stream(h: &Harness) {
+    let key = h.synced_account("klarna-us", "acct").await;
+    let import = |batches: Vec<Records>| {
+        let key = key.clone();
+        async move {
+            let mut batches = batches.into_iter().map(Ok);
+            h.db.import_records(&key, &mut batches, synced())
+                .await
+                .unwrap()
+        }
+    };
+    let batches = vec![
+        Records::Purchases(vec![purchase("p1", T1), purchase("p2", T1)]),
+        record(Stream::CardTransactions, "c1", T1, 1),
+        Records::Purchases(vec![purchase("p3", T1), purchase("p1", T2)]),
+    ];
+    assert_eq!(import(batches.clone()).await, stats(4, 1, 0, 0));
+    let payload = if h.is_postgres() {
+        "SELECT object_id || ' ' || payload::text FROM events WHERE kind = 'stream.imported' ORDER BY id"
+    } else {
+        "SELECT object_id || ' ' || payload FROM events WHERE kind = 'stream.imported' ORDER BY id"
+    };
+    let events: Vec<(String, serde_json::Value)> = h
+        .texts(payload)
+        .await
+        .iter()
+        .map(|e| {
+            let (stream, json) = e.split_once(' ').unwrap();
+            (stream.to_string(), serde_json::from_str(json).unwrap())
+        })
+        .collect();
+    let totals = |inserted, updated| serde_json::json!({ "inserted": inserted, "updated": updated, "unchanged": 0 });
+    let mut expected = vec![
+        ("purchases".to_string(), totals(3, 1)),
+        ("card_transactions".to_string(), totals(1, 0)),
+    ];
+    for (stream, payload) in &mut expected {
+        payload["stream"] = serde_json::json!(stream);
+    }
+    assert_eq!(events, expected);
+    assert_eq!(h.count("events").await, 2, "no per-row events");
+
+    assert_eq!(import(batches).await, stats(0, 0, 5, 0));
+    assert_eq!(h.count("events").await, 2);
 }
 
 #[tokio::test]
@@ -1117,7 +1264,7 @@ async fn open_postgres_url_schemes() {
 #[tokio::test]
 async fn sqlite_text_formats() {
     let h = Harness::sqlite().await;
-    let key = h.account("klarna-us", "a").await;
+    let key = h.synced_account("klarna-us", "a").await;
     let p = page(Records::Purchases(vec![purchase("p1", T1)]), "c");
     h.db.apply_page(&key, Stream::Purchases, &p, synced())
         .await
@@ -1254,7 +1401,7 @@ async fn concurrent_writers_all_land(h: &Harness) {
 async fn a_bad_page_among_concurrent_ones_fails_alone(h: &Harness) {
     let mut keys = Vec::new();
     for i in 0..8 {
-        keys.push(h.account("klarna-us", &format!("acct-{i}")).await);
+        keys.push(h.synced_account("klarna-us", &format!("acct-{i}")).await);
     }
     let writes = keys.iter().enumerate().map(|(i, key)| async move {
         let mut purchases: Vec<Purchase> = (0..10)

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use bnpl_core::{Page, ProviderContext, Records, Stream};
 use bnpl_sandbox::{AdvanceSummary, Sandbox, SandboxConfig, SandboxCredentials};
-use bnpl_store::{AccountKey, Database, InstallmentFilter, PostgresStore, SecretCipher};
+use bnpl_store::{
+    AccountKey, AccountMirror, Database, InstallmentFilter, PostgresStore, SecretCipher,
+};
 use bnpl_sync::{Engine, ProviderRuntime, RunReport, SyncSettings};
 use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::SecretString;
@@ -90,8 +92,14 @@ pub struct SandboxArgs {
 struct Hello {
     base_url: String,
     now: DateTime<Utc>,
-    credentials: Vec<SandboxCredentials>,
+    /// The parent asks for their credentials a page at a time (`credentials
+    /// OFFSET LIMIT`): all of them at once would leave megabytes of freed
+    /// heap in the measured process at 30k accounts.
+    accounts: usize,
 }
+
+/// Credentials asked for per page while the accounts are registered.
+const CREDENTIALS_PAGE: usize = 500;
 
 #[derive(Serialize, Deserialize)]
 struct Advanced {
@@ -110,10 +118,11 @@ pub async fn serve_child(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let running = sandbox
         .serve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
+    let credentials = sandbox.credentials();
     let hello = Hello {
         base_url: running.base_url.clone(),
         now: sandbox.now(),
-        credentials: sandbox.credentials(),
+        accounts: credentials.len(),
     };
     let sb = sandbox.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -131,6 +140,12 @@ pub async fn serve_child(args: SandboxArgs) -> anyhow::Result<ExitCode> {
                         summary,
                         now: sb.now(),
                     })?
+                }
+                Some("credentials") => {
+                    let offset: usize = words.next().unwrap_or("0").parse()?;
+                    let limit: usize = words.next().unwrap_or("0").parse()?;
+                    let page = credentials.iter().skip(offset).take(limit);
+                    serde_json::to_string(&page.collect::<Vec<_>>())?
                 }
                 Some("rss") => json!({ "vm_hwm_kb": vm_hwm_kb() }).to_string(),
                 _ => break,
@@ -197,6 +212,16 @@ impl ChildSandbox {
     fn advance(&mut self, secs: i64) -> anyhow::Result<Advanced> {
         Ok(serde_json::from_str(
             &self.ask(&format!("advance {secs}"))?,
+        )?)
+    }
+
+    fn credentials(
+        &mut self,
+        offset: usize,
+        limit: usize,
+    ) -> anyhow::Result<Vec<SandboxCredentials>> {
+        Ok(serde_json::from_str(
+            &self.ask(&format!("credentials {offset} {limit}"))?,
         )?)
     }
 
@@ -418,25 +443,84 @@ async fn measure_reads(
 async fn ceiling(
     from: &Arc<dyn Database>,
     url: Option<&str>,
-    keys: &[AccountKey],
     page_size: usize,
     synced_at: DateTime<Utc>,
 ) -> anyhow::Result<Phase> {
     let (db, scratch) = open_scratch(url, "ceiling").await?;
-    let secret = SecretString::from("{}".to_string());
-    let mut busy = Duration::ZERO;
-    let (mut purchases, mut installments, mut rows, mut written, mut pages) = (0, 0, 0, 0, 0);
-    let page_size = page_size.max(1);
+    let mut replay = Replay {
+        db,
+        page_size: page_size.max(1),
+        synced_at,
+        busy: Duration::ZERO,
+        accounts: 0,
+        purchases: 0,
+        installments: 0,
+        rows: 0,
+        written: 0,
+        pages: 0,
+    };
     reset_peak_rss();
-    for key in keys {
-        db.put_account(key, &secret).await?;
-        let m = from.mirror(key).await?;
-        purchases += m.purchases.len() as u64;
-        installments += m
+    // A page of accounts at a time, as the engine reads them.
+    let mut after: Option<AccountKey> = None;
+    loop {
+        let page = from.accounts_page(after.as_ref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        for account in &page {
+            replay
+                .account(&account.key, from.mirror(&account.key).await?)
+                .await?;
+        }
+    }
+    let Replay {
+        db, busy, pages, ..
+    } = replay;
+    drop(db);
+    drop_scratch(scratch).await;
+    let mut phase = Phase {
+        name: "store ceiling".to_string(),
+        purchases: replay.purchases,
+        rows: replay.rows,
+        rows_written: replay.written,
+        installments: Some(replay.installments),
+        requests: pages,
+        ..Phase::default()
+    }
+    .finish(replay.accounts, busy);
+    // "requests" are pages here: no network.
+    phase.requests_per_s = pages as f64 / busy.as_secs_f64().max(1e-9);
+    Ok(phase)
+}
+
+/// The ceiling's writes and what they add up to.
+struct Replay {
+    db: Arc<dyn Database>,
+    page_size: usize,
+    synced_at: DateTime<Utc>,
+    /// Time inside `apply_page` only.
+    busy: Duration,
+    accounts: usize,
+    purchases: u64,
+    installments: u64,
+    rows: u64,
+    written: u64,
+    pages: u64,
+}
+
+impl Replay {
+    /// Applies one account's mirror as pages of every delta stream.
+    async fn account(&mut self, key: &AccountKey, m: AccountMirror) -> anyhow::Result<()> {
+        self.accounts += 1;
+        self.db
+            .put_account(key, &SecretString::from("{}".to_string()))
+            .await?;
+        self.purchases += m.purchases.len() as u64;
+        self.installments += m
             .purchases
             .iter()
             .map(|p| p.plan.installments.len() as u64)
             .sum::<u64>();
+        let page_size = self.page_size;
         let mut streams: Vec<(Stream, Vec<Records>)> = Vec::new();
         macro_rules! chunked {
             ($stream:expr, $variant:ident, $rows:expr) => {
@@ -469,29 +553,18 @@ async fn ceiling(
                     caught_up: i + 1 == n,
                 };
                 let t = Instant::now();
-                let stats = db.apply_page(key, stream, &page, synced_at).await?;
-                busy += t.elapsed();
-                pages += 1;
-                rows += stats.inserted + stats.updated + stats.unchanged + stats.removed;
-                written += stats.upserted();
+                let stats = self
+                    .db
+                    .apply_page(key, stream, &page, self.synced_at)
+                    .await?;
+                self.busy += t.elapsed();
+                self.pages += 1;
+                self.rows += stats.inserted + stats.updated + stats.unchanged + stats.removed;
+                self.written += stats.upserted();
             }
         }
+        Ok(())
     }
-    drop(db);
-    drop_scratch(scratch).await;
-    let mut phase = Phase {
-        name: "store ceiling".to_string(),
-        purchases,
-        rows,
-        rows_written: written,
-        installments: Some(installments),
-        requests: pages,
-        ..Phase::default()
-    }
-    .finish(keys.len(), busy);
-    // "requests" are pages here: no network.
-    phase.requests_per_s = pages as f64 / busy.as_secs_f64().max(1e-9);
-    Ok(phase)
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -501,22 +574,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let url = args.database_url.as_deref();
     let (db, scratch) = open_scratch(url, "sync").await?;
     let backend = db.backend();
-    let keys: Vec<AccountKey> = hello
-        .credentials
-        .iter()
-        .map(|c| AccountKey::new(PROVIDER, c.account_id.clone()))
-        .collect();
-    for c in &hello.credentials {
-        let secret =
-            serde_json::json!({ "refresh_token": c.refresh_token, "device_id": c.device_id });
-        db.put_account(
-            &AccountKey::new(PROVIDER, c.account_id.clone()),
-            &SecretString::from(secret.to_string()),
-        )
-        .await?;
+    // Only the count and the middle account are kept: the harness holds
+    // nothing per account while it measures (a key is ~100 bytes, 3 MB at 30k).
+    let n = hello.accounts;
+    let mut middle = None;
+    for offset in (0..n).step_by(CREDENTIALS_PAGE) {
+        for (i, c) in child
+            .credentials(offset, CREDENTIALS_PAGE)?
+            .iter()
+            .enumerate()
+        {
+            let key = AccountKey::new(PROVIDER, c.account_id.clone());
+            let secret =
+                serde_json::json!({ "refresh_token": c.refresh_token, "device_id": c.device_id });
+            db.put_account(&key, &SecretString::from(secret.to_string()))
+                .await?;
+            if offset + i == n / 2 {
+                middle = Some(key);
+            }
+        }
     }
-    let n = keys.len();
-    drop(hello.credentials);
 
     let registration = bnpl_core::registry::find(PROVIDER)?;
     let section = json!({ "base_url": base_url, "page_size": args.page_size });
@@ -598,7 +675,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "due 14d, all accounts: every row, unpaged",
         Read::List(window.clone()),
     ));
-    if let Some(k) = keys.get(n / 2) {
+    if let Some(k) = &middle {
         plan.push((
             "due 14d, one account: every row",
             Read::List(InstallmentFilter {
@@ -614,7 +691,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     if !args.no_ceiling {
-        phases.push(ceiling(&db, url, &keys, args.page_size as usize, now).await?);
+        phases.push(ceiling(&db, url, args.page_size as usize, now).await?);
     }
     drop(db);
     drop_scratch(scratch).await;

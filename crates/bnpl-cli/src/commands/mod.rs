@@ -3,6 +3,7 @@ pub mod bench;
 pub mod calendar;
 pub mod consent;
 pub mod demo;
+pub mod events;
 pub mod import;
 pub mod providers;
 pub mod sandbox;

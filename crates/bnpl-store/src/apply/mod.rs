@@ -19,7 +19,7 @@ use bnpl_core::{
 };
 
 use crate::time::stored;
-use crate::{ApplyStats, StoreError};
+use crate::{ApplyStats, StoreError, StreamAttempt};
 
 pub(crate) mod batch;
 pub(crate) mod statements;
@@ -236,6 +236,16 @@ pub(crate) trait WriteTx: Send {
         account: i64,
         rows: &JsonRows<EventRow<'_>>,
     ) -> Result<(), StoreError>;
+    /// Whether a sync of the stream has ever caught up (`last_success_at`).
+    async fn first_sync_done(&mut self, account: i64, stream: Stream) -> Result<bool, StoreError>;
+    /// Records an attempt of the stream: when, and its error or its success.
+    async fn save_attempt(
+        &mut self,
+        account: i64,
+        attempt: &StreamAttempt,
+    ) -> Result<(), StoreError>;
+    /// How many rows of `table` the account has.
+    async fn count_rows(&mut self, table: Table, account: i64) -> Result<i64, StoreError>;
     /// Stores the stream's cursor (`None` for snapshot streams) and `synced_at`.
     async fn save_stream_sync(
         &mut self,
@@ -296,24 +306,171 @@ pub(crate) async fn apply_page<W: WriteTx + ?Sized>(
             page.records.stream()
         )));
     }
-    let stats = apply_rows(tx, account, table, &page.records, &page.removed, synced_at).await?;
+    let outbox = if tx.first_sync_done(account, stream).await? {
+        Outbox::per_row()
+    } else {
+        Outbox::held_for_backfill()
+    };
+    let stats = apply_rows(
+        tx,
+        account,
+        table,
+        &page.records,
+        &page.removed,
+        synced_at,
+        outbox,
+    )
+    .await?;
     tx.save_stream_sync(account, stream, Some(&page.next_cursor), stored(synced_at))
         .await?;
     Ok(stats)
 }
 
-/// Writes a batch of native-export records (`bnpl import`): the same guard,
-/// history and events as a page, but no cursor is read or moved.
+/// What an import wrote, per stream, in the order the streams came.
+#[derive(Debug, Default)]
+pub(crate) struct ImportTotals(Vec<(Stream, ApplyStats)>);
+
+impl ImportTotals {
+    /// Over every stream.
+    pub(crate) fn all(&self) -> ApplyStats {
+        let mut all = ApplyStats::default();
+        for (_, stats) in &self.0 {
+            all.add(*stats);
+        }
+        all
+    }
+}
+
+/// Writes a batch of native-export records (`bnpl import`): the same guard
+/// and history as a page, but no cursor is read or moved, and no per-row
+/// event is written: an export is history, and a million `.created` events
+/// would flood the outbox. [`finish_import`] writes one event per stream.
 pub(crate) async fn apply_import<W: WriteTx + ?Sized>(
     tx: &mut W,
     account: i64,
     batch: &Records,
     synced_at: DateTime<Utc>,
-) -> Result<ApplyStats, StoreError> {
+    totals: &mut ImportTotals,
+) -> Result<(), StoreError> {
     let stream = batch.stream();
     let table = Table::of(stream)
         .ok_or_else(|| StoreError::Invalid(format!("{stream} is a snapshot stream, not paged")))?;
-    apply_rows(tx, account, table, batch, &[], synced_at).await
+    let held = Outbox::held_for_backfill();
+    let stats = apply_rows(tx, account, table, batch, &[], synced_at, held).await?;
+    match totals.0.iter_mut().find(|(s, _)| *s == stream) {
+        Some((_, total)) => total.add(stats),
+        None => totals.0.push((stream, stats)),
+    }
+    Ok(())
+}
+
+/// One `stream.imported` event per stream an import wrote rows of.
+pub(crate) async fn finish_import<W: WriteTx + ?Sized>(
+    tx: &mut W,
+    account: i64,
+    totals: &ImportTotals,
+    synced_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let at = stored(synced_at);
+    let mut events = Vec::new();
+    for (stream, stats) in totals.0.iter().filter(|(_, s)| s.upserted() > 0) {
+        let stream = stream.as_str();
+        events.push(EventRow::new(
+            IMPORTED.into(),
+            stream,
+            at,
+            at,
+            &json!({
+                "stream": stream,
+                "inserted": stats.inserted,
+                "updated": stats.updated,
+                "unchanged": stats.unchanged,
+            }),
+        )?);
+    }
+    if !events.is_empty() {
+        tx.insert_events(account, &JsonRows::new(&events)?).await?;
+    }
+    Ok(())
+}
+
+/// The event that stands for an import's rows.
+pub(crate) const IMPORTED: &str = "stream.imported";
+
+/// Records the outcome of each stream's attempt. The first success of a delta
+/// stream ends its backfill: one `stream.backfilled` event stands for the rows
+/// its pages wrote without events.
+pub(crate) async fn record_attempts<W: WriteTx + ?Sized>(
+    tx: &mut W,
+    account: i64,
+    attempts: &[StreamAttempt],
+) -> Result<(), StoreError> {
+    let mut events = Vec::new();
+    for attempt in attempts {
+        let ends_backfill = match Table::of(attempt.stream) {
+            Some(table) if attempt.error.is_none() => {
+                (!tx.first_sync_done(account, attempt.stream).await?).then_some(table)
+            }
+            _ => None,
+        };
+        tx.save_attempt(account, attempt).await?;
+        if let Some(table) = ends_backfill {
+            let rows = tx.count_rows(table, account).await?;
+            let stream = attempt.stream.as_str();
+            let at = stored(attempt.at);
+            events.push(EventRow::new(
+                BACKFILLED.into(),
+                stream,
+                at,
+                at,
+                &json!({ "stream": stream, "rows": rows }),
+            )?);
+        }
+    }
+    if !events.is_empty() {
+        tx.insert_events(account, &JsonRows::new(&events)?).await?;
+    }
+    Ok(())
+}
+
+/// The event that ends a stream's backfill.
+pub(crate) const BACKFILLED: &str = "stream.backfilled";
+
+/// The outbox rows of one write. Until a stream's first sync catches up its
+/// pages are a backfill: the mirror's history, not news. They write no
+/// per-row events (on a first sync those were more than half the bytes
+/// written, docs/performance.md); `stream.backfilled` marks the end.
+struct Outbox<'a> {
+    rows: Vec<EventRow<'a>>,
+    held: bool,
+}
+
+impl<'a> Outbox<'a> {
+    fn per_row() -> Outbox<'a> {
+        Outbox {
+            rows: Vec::new(),
+            held: false,
+        }
+    }
+
+    fn held_for_backfill() -> Outbox<'a> {
+        Outbox {
+            rows: Vec::new(),
+            held: true,
+        }
+    }
+
+    /// Adds the event `make` builds, unless events are held: then the
+    /// payload is never serialized.
+    fn push(
+        &mut self,
+        make: impl FnOnce() -> Result<EventRow<'a>, StoreError>,
+    ) -> Result<(), StoreError> {
+        if !self.held {
+            self.rows.push(make()?);
+        }
+        Ok(())
+    }
 }
 
 /// The rows of a page (or an import batch) and its removals, in a fixed
@@ -325,6 +482,7 @@ async fn apply_rows<W: WriteTx + ?Sized>(
     batch: &Records,
     removed: &[String],
     synced_at: DateTime<Utc>,
+    mut events: Outbox<'_>,
 ) -> Result<ApplyStats, StoreError> {
     let synced_at = stored(synced_at);
     let rows = newest_copies(records(batch));
@@ -352,7 +510,6 @@ async fn apply_rows<W: WriteTx + ?Sized>(
         }
     }
 
-    let mut events = Vec::new();
     if !written.is_empty() {
         let records: Vec<RecordRow<'_>> = written.iter().map(|(r, _)| RecordRow::of(*r)).collect();
         let count = tx
@@ -376,7 +533,7 @@ async fn apply_rows<W: WriteTx + ?Sized>(
                 stats.inserted += 1;
             }
             let verb = if *existed { "updated" } else { "created" };
-            events.push(row.event(format!("{}.{verb}", table.noun()), synced_at)?);
+            events.push(|| row.event(format!("{}.{verb}", table.noun()), synced_at))?;
         }
         if table == Table::Purchases {
             write_plans(tx, account, &written, synced_at, &mut events).await?;
@@ -390,16 +547,19 @@ async fn apply_rows<W: WriteTx + ?Sized>(
     }
     for id in &gone {
         stats.removed += 1;
-        events.push(EventRow::new(
-            format!("{}.removed", table.noun()),
-            id,
-            synced_at,
-            synced_at,
-            &json!({ "id": id }),
-        )?);
+        events.push(|| {
+            EventRow::new(
+                format!("{}.removed", table.noun()),
+                id,
+                synced_at,
+                synced_at,
+                &json!({ "id": id }),
+            )
+        })?;
     }
-    if !events.is_empty() {
-        tx.insert_events(account, &JsonRows::new(&events)?).await?;
+    if !events.rows.is_empty() {
+        tx.insert_events(account, &JsonRows::new(&events.rows)?)
+            .await?;
     }
     Ok(stats)
 }
@@ -438,7 +598,7 @@ async fn write_plans<'a, W: WriteTx + ?Sized>(
     account: i64,
     written: &[(RecordRef<'a>, bool)],
     synced_at: DateTime<Utc>,
-    events: &mut Vec<EventRow<'a>>,
+    events: &mut Outbox<'a>,
 ) -> Result<(), StoreError> {
     let purchases: Vec<(&'a Purchase, bool, String)> = written
         .iter()
@@ -515,23 +675,25 @@ async fn write_plans<'a, W: WriteTx + ?Sized>(
             } else {
                 "installment.updated"
             };
-            events.push(EventRow::new(
-                kind.into(),
-                &purchase.id,
-                changed_at,
-                synced_at,
-                &json!({
-                    "purchase_id": purchase.id,
-                    "seq": new.seq,
-                    "from_state": o.reported_state,
-                    "to_state": new.reported_state,
-                    "from_due_date": o.due,
-                    "to_due_date": new.due,
-                    "from_amount_minor": o.amount_minor,
-                    "to_amount_minor": new.amount_minor,
-                    "currency": currency,
-                }),
-            )?);
+            events.push(|| {
+                EventRow::new(
+                    kind.into(),
+                    &purchase.id,
+                    changed_at,
+                    synced_at,
+                    &json!({
+                        "purchase_id": purchase.id,
+                        "seq": new.seq,
+                        "from_state": o.reported_state,
+                        "to_state": new.reported_state,
+                        "from_due_date": o.due,
+                        "to_due_date": new.due,
+                        "from_amount_minor": o.amount_minor,
+                        "to_amount_minor": new.amount_minor,
+                        "currency": currency,
+                    }),
+                )
+            })?;
         }
     }
 

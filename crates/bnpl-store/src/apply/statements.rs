@@ -8,6 +8,29 @@ use super::batch::{
     PARENT_COLUMNS, list, record_columns,
 };
 
+/// Binds: account, stream. A row when a sync of the stream has caught up.
+pub(crate) const FIRST_SYNC_DONE: &str = "SELECT 1 FROM stream_state \
+     WHERE account_id = $1 AND stream = $2 AND last_success_at IS NOT NULL";
+
+/// Binds: account, stream, attempted at, succeeded at (null on an error),
+/// error, next allowed at. A failure keeps the last success.
+pub(crate) const SAVE_ATTEMPT: &str = "INSERT INTO stream_state (account_id, stream, \
+     last_attempt_at, last_success_at, last_error, next_allowed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (account_id, stream) DO UPDATE SET \
+     last_attempt_at = excluded.last_attempt_at, \
+     last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
+     last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at";
+
+/// Binds: account. Per [`Table`], indexed by `table as usize`.
+pub(crate) const COUNT_ROWS: [&str; 5] = [
+    "SELECT COUNT(*) FROM purchases WHERE account_id = $1",
+    "SELECT COUNT(*) FROM card_transactions WHERE account_id = $1",
+    "SELECT COUNT(*) FROM balance_entries WHERE account_id = $1",
+    "SELECT COUNT(*) FROM points_entries WHERE account_id = $1",
+    "SELECT COUNT(*) FROM deliveries WHERE account_id = $1",
+];
+
 /// How a backend reads a batch bound as one JSON array.
 pub(crate) struct Dialect {
     /// The `FROM` item that turns bind `$param` into rows `r` with these columns.

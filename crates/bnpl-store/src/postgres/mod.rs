@@ -280,13 +280,14 @@ impl Database for PostgresStore {
         let mut tx = self.begin_write().await?;
         let account = read::account_id(&mut tx, key).await?;
         let mut writer = write::Writer { conn: &mut tx };
-        let mut stats = ApplyStats::default();
+        let mut totals = apply::ImportTotals::default();
         for batch in batches {
             // An error drops `tx`: nothing of the import is written.
-            stats.add(apply::apply_import(&mut writer, account, &batch?, synced_at).await?);
+            apply::apply_import(&mut writer, account, &batch?, synced_at, &mut totals).await?;
         }
+        apply::finish_import(&mut writer, account, &totals, synced_at).await?;
         tx.commit().await?;
-        Ok(stats)
+        Ok(totals.all())
     }
 
     async fn reset_cursor(&self, key: &AccountKey, stream: Stream) -> Result<(), StoreError> {
@@ -325,24 +326,8 @@ impl Database for PostgresStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let account = read::account_id(&mut tx, key).await?;
-        for attempt in attempts {
-            sqlx::query(
-                "INSERT INTO stream_state (account_id, stream, last_attempt_at, last_success_at, \
-                 last_error, next_allowed_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (account_id, stream) DO UPDATE SET \
-                 last_attempt_at = excluded.last_attempt_at, \
-                 last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
-                 last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
-            )
-            .bind(account)
-            .bind(attempt.stream.as_str())
-            .bind(ts(attempt.at))
-            .bind(attempt.error.is_none().then(|| ts(attempt.at)))
-            .bind(attempt.error.as_deref())
-            .bind(attempt.next_allowed_at.map(ts))
-            .execute(&mut *tx)
-            .await?;
-        }
+        let mut writer = write::Writer { conn: &mut tx };
+        apply::record_attempts(&mut writer, account, attempts).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -406,6 +391,10 @@ impl Database for PostgresStore {
         seq: u32,
     ) -> Result<Vec<crate::HistoryEntry>, StoreError> {
         lifecycle::history(&self.pool, key, purchase_id, seq).await
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<crate::Event>, StoreError> {
+        read::events_after(&self.pool, after, limit).await
     }
 
     async fn put_consent(&self, record: &crate::ConsentRecord) -> Result<(), StoreError> {

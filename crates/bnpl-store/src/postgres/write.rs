@@ -12,15 +12,15 @@ use sqlx::PgConnection;
 
 use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
-use crate::StoreError;
 use crate::apply::batch::Column;
-use crate::apply::statements::{BatchStatements, Dialect};
+use crate::apply::statements::{self, BatchStatements, Dialect};
 use crate::apply::{
     EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
     WriteTx,
 };
 use crate::rows::{self, RowExt};
 use crate::time::stored as ts;
+use crate::{StoreError, StreamAttempt};
 
 pub(super) struct Writer<'c> {
     pub conn: &'c mut PgConnection,
@@ -196,6 +196,40 @@ impl WriteTx for Writer<'_> {
             .execute(&mut *self.conn)
             .await?;
         Ok(())
+    }
+
+    async fn first_sync_done(&mut self, account: i64, stream: Stream) -> Result<bool, StoreError> {
+        let found = sqlx::query(statements::FIRST_SYNC_DONE)
+            .bind(account)
+            .bind(stream.as_str())
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn save_attempt(
+        &mut self,
+        account: i64,
+        attempt: &StreamAttempt,
+    ) -> Result<(), StoreError> {
+        sqlx::query(statements::SAVE_ATTEMPT)
+            .bind(account)
+            .bind(attempt.stream.as_str())
+            .bind(ts(attempt.at))
+            .bind(attempt.error.is_none().then(|| ts(attempt.at)))
+            .bind(attempt.error.as_deref())
+            .bind(attempt.next_allowed_at.map(ts))
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_rows(&mut self, table: Table, account: i64) -> Result<i64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as(statements::COUNT_ROWS[table as usize])
+            .bind(account)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(count)
     }
 
     async fn save_stream_sync(

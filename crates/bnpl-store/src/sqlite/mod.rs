@@ -331,16 +331,23 @@ impl Database for SqliteStore {
             };
             let stats = write::with_cache(conn, cache, |conn| {
                 let mut writer = write::Writer { conn };
-                let mut stats = ApplyStats::default();
+                let mut totals = apply::ImportTotals::default();
                 for batch in batches {
-                    stats.add(synchronously(apply::apply_import(
+                    synchronously(apply::apply_import(
                         &mut writer,
                         account,
                         &batch?,
                         synced_at,
-                    ))?);
+                        &mut totals,
+                    ))?;
                 }
-                Ok(stats)
+                synchronously(apply::finish_import(
+                    &mut writer,
+                    account,
+                    &totals,
+                    synced_at,
+                ))?;
+                Ok(totals.all())
             })?;
             bulk::rebuild(conn, &deferred)?;
             Ok(stats)
@@ -388,27 +395,8 @@ impl Database for SqliteStore {
         let (key, attempts) = (key.clone(), attempts.to_vec());
         self.grouped(Commit::Normal, move |conn| {
             let account = write::account_id(conn, &key)?;
-            for attempt in &attempts {
-                write::execute(
-                    conn,
-                    "INSERT INTO stream_state (account_id, stream, last_attempt_at, \
-                     last_success_at, last_error, next_allowed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (account_id, stream) DO UPDATE SET \
-                     last_attempt_at = excluded.last_attempt_at, \
-                     last_success_at = COALESCE(excluded.last_success_at, stream_state.last_success_at), \
-                     last_error = excluded.last_error, next_allowed_at = excluded.next_allowed_at",
-                    &[
-                        &account,
-                        &attempt.stream.as_str(),
-                        &ts(attempt.at),
-                        &attempt.error.is_none().then(|| ts(attempt.at)),
-                        &attempt.error.as_deref(),
-                        &attempt.next_allowed_at.map(ts),
-                    ],
-                )?;
-            }
-            Ok(())
+            let mut writer = write::Writer { conn };
+            synchronously(apply::record_attempts(&mut writer, account, &attempts))
         })
         .await
     }
@@ -473,6 +461,10 @@ impl Database for SqliteStore {
         seq: u32,
     ) -> Result<Vec<crate::HistoryEntry>, StoreError> {
         lifecycle::history(&self.pool, key, purchase_id, seq).await
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<crate::Event>, StoreError> {
+        read::events_after(&self.pool, after, limit).await
     }
 
     async fn put_consent(&self, record: &crate::ConsentRecord) -> Result<(), StoreError> {

@@ -422,6 +422,19 @@ pub(super) async fn outstanding(pool: &SqlitePool) -> Result<Vec<OutstandingTota
     rows.iter().map(rows::outstanding_total).collect()
 }
 
+pub(super) async fn events_after(
+    pool: &SqlitePool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<crate::Event>, StoreError> {
+    let rows = sqlx::query(rows::EVENTS_AFTER)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(rows::event).collect()
+}
+
 pub(super) async fn purchases(pool: &SqlitePool) -> Result<Vec<PurchaseSummary>, StoreError> {
     let rows = sqlx::query(
         "SELECT a.provider, a.external_id AS account_external_id, p.external_id, p.merchant, \

@@ -16,14 +16,14 @@ use rusqlite::{CachedStatement, Connection, ToSql};
 
 use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
-use crate::apply::statements::{BatchStatements, Dialect};
+use crate::apply::statements::{self, BatchStatements, Dialect};
 use crate::apply::{
     EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
     WriteTx,
 };
 use crate::rows::{self, RowExt};
 use crate::time::{format_timestamp as ts, parse_date, parse_timestamp};
-use crate::{AccountKey, StoreError};
+use crate::{AccountKey, StoreError, StreamAttempt};
 
 /// The statements of one transaction on the writer connection. Every method
 /// completes without awaiting anything: the store polls these futures once
@@ -348,6 +348,46 @@ impl WriteTx for Writer<'_> {
     ) -> Result<(), StoreError> {
         execute(self.conn, &SQL.insert_events, &[&account, &rows.as_str()])?;
         Ok(())
+    }
+
+    async fn first_sync_done(&mut self, account: i64, stream: Stream) -> Result<bool, StoreError> {
+        let found = optional(
+            self.conn,
+            statements::FIRST_SYNC_DONE,
+            &[&account, &stream.as_str()],
+            |_| Ok(()),
+        )?;
+        Ok(found.is_some())
+    }
+
+    async fn save_attempt(
+        &mut self,
+        account: i64,
+        attempt: &StreamAttempt,
+    ) -> Result<(), StoreError> {
+        execute(
+            self.conn,
+            statements::SAVE_ATTEMPT,
+            &[
+                &account,
+                &attempt.stream.as_str(),
+                &ts(attempt.at),
+                &attempt.error.is_none().then(|| ts(attempt.at)),
+                &attempt.error.as_deref(),
+                &attempt.next_allowed_at.map(ts),
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn count_rows(&mut self, table: Table, account: i64) -> Result<i64, StoreError> {
+        let count = optional(
+            self.conn,
+            statements::COUNT_ROWS[table as usize],
+            &[&account],
+            |r| Ok(r.get::<_, i64>(0)?),
+        )?;
+        Ok(count.unwrap_or(0))
     }
 
     async fn save_stream_sync(

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
 use bnpl_core::*;
-use bnpl_store::{AccountKey, Database, PostgresStore, SecretCipher, SqliteStore};
+use bnpl_store::{AccountKey, Database, PostgresStore, SecretCipher, SqliteStore, StreamAttempt};
 
 pub const PG_ENV: &str = "BNPL_TEST_POSTGRES_URL";
 
@@ -157,6 +157,31 @@ impl Harness {
             .put_account(&key, &SecretString::from(format!("secret of {id}")))
             .await
             .unwrap();
+        key
+    }
+
+    /// An account whose delta streams have each caught up once: past their
+    /// backfill, so its pages write per-row events.
+    pub async fn synced_account(&self, provider: &str, id: &str) -> AccountKey {
+        let key = self.account(provider, id).await;
+        let attempts: Vec<StreamAttempt> = DELTA_STREAMS
+            .iter()
+            .map(|&stream| StreamAttempt {
+                stream,
+                at: synced(),
+                error: None,
+                next_allowed_at: None,
+            })
+            .collect();
+        self.db
+            .record_stream_attempts(&key, &attempts)
+            .await
+            .unwrap();
+        // The tests that use it count row events: the five markers go.
+        let markers = "events WHERE kind = 'stream.backfilled'";
+        assert_eq!(self.count(markers).await, 5);
+        let delete = format!("DELETE FROM {markers}");
+        self.exec(&delete, &delete).await;
         key
     }
 
