@@ -5,7 +5,7 @@
 //! functions read it. Microsecond precision, like PostgreSQL's TIMESTAMPTZ:
 //! both backends store exactly the same instants.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 
 use crate::StoreError;
 
@@ -17,8 +17,11 @@ pub fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
+/// [`TIMESTAMP_FORMAT`], written by chrono's RFC 3339 formatter: the same
+/// text without parsing a format string per call (every row of a sync goes
+/// through here; `StrftimeItems` was ~3% of the writer's time).
 pub fn format_timestamp(t: DateTime<Utc>) -> String {
-    t.format(TIMESTAMP_FORMAT).to_string()
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -27,8 +30,9 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
 }
 
+/// [`DATE_FORMAT`]: `NaiveDate`'s own `Display` is ISO 8601.
 pub fn format_date(d: NaiveDate) -> String {
-    d.format(DATE_FORMAT).to_string()
+    d.to_string()
 }
 
 pub fn parse_date(s: &str) -> Result<NaiveDate, StoreError> {
@@ -59,6 +63,21 @@ mod tests {
         let c = a + chrono::Duration::days(400);
         assert!(format_timestamp(a) < format_timestamp(b));
         assert!(format_timestamp(b) < format_timestamp(c));
+    }
+
+    #[test]
+    fn the_fast_formatters_write_exactly_the_declared_formats() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
+            + chrono::Duration::nanoseconds(5_999);
+        for t in [t, t + chrono::Duration::days(3_000), stored(t)] {
+            assert_eq!(format_timestamp(t), t.format(TIMESTAMP_FORMAT).to_string());
+            assert_eq!(
+                format_date(t.date_naive()),
+                t.date_naive().format(DATE_FORMAT).to_string()
+            );
+        }
+        let early = NaiveDate::from_ymd_opt(987, 6, 5).unwrap();
+        assert_eq!(format_date(early), "0987-06-05");
     }
 
     #[test]
