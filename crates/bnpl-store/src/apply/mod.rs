@@ -22,9 +22,12 @@ use crate::time::stored;
 use crate::{ApplyStats, StoreError, StreamAttempt};
 
 pub(crate) mod batch;
+mod outbox;
 pub(crate) mod statements;
 
 pub(crate) use batch::{EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow};
+use outbox::Outbox;
+pub(crate) use outbox::{ImportTotals, finish_import, record_attempts};
 
 /// The `cause` of installment history rows written from a provider's page.
 pub(crate) const CAUSE_PROVIDER_REPORT: &str = "provider_report";
@@ -326,21 +329,6 @@ pub(crate) async fn apply_page<W: WriteTx + ?Sized>(
     Ok(stats)
 }
 
-/// What an import wrote, per stream, in the order the streams came.
-#[derive(Debug, Default)]
-pub(crate) struct ImportTotals(Vec<(Stream, ApplyStats)>);
-
-impl ImportTotals {
-    /// Over every stream.
-    pub(crate) fn all(&self) -> ApplyStats {
-        let mut all = ApplyStats::default();
-        for (_, stats) in &self.0 {
-            all.add(*stats);
-        }
-        all
-    }
-}
-
 /// Writes a batch of native-export records (`bnpl import`): the same guard
 /// and history as a page, but no cursor is read or moved, and no per-row
 /// event is written: an export is history, and a million `.created` events
@@ -357,120 +345,8 @@ pub(crate) async fn apply_import<W: WriteTx + ?Sized>(
         .ok_or_else(|| StoreError::Invalid(format!("{stream} is a snapshot stream, not paged")))?;
     let held = Outbox::held_for_backfill();
     let stats = apply_rows(tx, account, table, batch, &[], synced_at, held).await?;
-    match totals.0.iter_mut().find(|(s, _)| *s == stream) {
-        Some((_, total)) => total.add(stats),
-        None => totals.0.push((stream, stats)),
-    }
+    totals.add(stream, stats);
     Ok(())
-}
-
-/// One `stream.imported` event per stream an import wrote rows of.
-pub(crate) async fn finish_import<W: WriteTx + ?Sized>(
-    tx: &mut W,
-    account: i64,
-    totals: &ImportTotals,
-    synced_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let at = stored(synced_at);
-    let mut events = Vec::new();
-    for (stream, stats) in totals.0.iter().filter(|(_, s)| s.upserted() > 0) {
-        let stream = stream.as_str();
-        events.push(EventRow::new(
-            IMPORTED.into(),
-            stream,
-            at,
-            at,
-            &json!({
-                "stream": stream,
-                "inserted": stats.inserted,
-                "updated": stats.updated,
-                "unchanged": stats.unchanged,
-            }),
-        )?);
-    }
-    if !events.is_empty() {
-        tx.insert_events(account, &JsonRows::new(&events)?).await?;
-    }
-    Ok(())
-}
-
-/// The event that stands for an import's rows.
-pub(crate) const IMPORTED: &str = "stream.imported";
-
-/// Records the outcome of each stream's attempt. The first success of a delta
-/// stream ends its backfill: one `stream.backfilled` event stands for the rows
-/// its pages wrote without events.
-pub(crate) async fn record_attempts<W: WriteTx + ?Sized>(
-    tx: &mut W,
-    account: i64,
-    attempts: &[StreamAttempt],
-) -> Result<(), StoreError> {
-    let mut events = Vec::new();
-    for attempt in attempts {
-        let ends_backfill = match Table::of(attempt.stream) {
-            Some(table) if attempt.error.is_none() => {
-                (!tx.first_sync_done(account, attempt.stream).await?).then_some(table)
-            }
-            _ => None,
-        };
-        tx.save_attempt(account, attempt).await?;
-        if let Some(table) = ends_backfill {
-            let rows = tx.count_rows(table, account).await?;
-            let stream = attempt.stream.as_str();
-            let at = stored(attempt.at);
-            events.push(EventRow::new(
-                BACKFILLED.into(),
-                stream,
-                at,
-                at,
-                &json!({ "stream": stream, "rows": rows }),
-            )?);
-        }
-    }
-    if !events.is_empty() {
-        tx.insert_events(account, &JsonRows::new(&events)?).await?;
-    }
-    Ok(())
-}
-
-/// The event that ends a stream's backfill.
-pub(crate) const BACKFILLED: &str = "stream.backfilled";
-
-/// The outbox rows of one write. Until a stream's first sync catches up its
-/// pages are a backfill: the mirror's history, not news. They write no
-/// per-row events (on a first sync those were more than half the bytes
-/// written, docs/performance.md); `stream.backfilled` marks the end.
-struct Outbox<'a> {
-    rows: Vec<EventRow<'a>>,
-    held: bool,
-}
-
-impl<'a> Outbox<'a> {
-    fn per_row() -> Outbox<'a> {
-        Outbox {
-            rows: Vec::new(),
-            held: false,
-        }
-    }
-
-    fn held_for_backfill() -> Outbox<'a> {
-        Outbox {
-            rows: Vec::new(),
-            held: true,
-        }
-    }
-
-    /// Adds the event `make` builds, unless events are held: then the
-    /// payload is never serialized.
-    fn push(
-        &mut self,
-        make: impl FnOnce() -> Result<EventRow<'a>, StoreError>,
-    ) -> Result<(), StoreError> {
-        if !self.held {
-            self.rows.push(make()?);
-        }
-        Ok(())
-    }
 }
 
 /// The rows of a page (or an import batch) and its removals, in a fixed
