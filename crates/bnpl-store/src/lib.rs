@@ -488,3 +488,29 @@ pub trait Database: Send + Sync {
     /// The stored consent records, of one provider or all, by account.
     async fn consents(&self, provider: Option<&str>) -> Result<Vec<ConsentRecord>, StoreError>;
 }
+
+/// Every account in key order, `per_read` at a time (keyset paging over
+/// [`Database::accounts_page`]), each page read as the stream is consumed:
+/// what holds the accounts never grows with their number. A short page is
+/// the last; an error is yielded and ends the stream.
+pub fn account_pages(
+    db: &dyn Database,
+    per_read: u32,
+) -> impl futures::Stream<Item = Result<Vec<AccountRecord>, StoreError>> + '_ {
+    let per_read = per_read.max(1);
+    // `Some(after)` while pages may remain (`Some(None)`: from the first account).
+    futures::stream::unfold(
+        Some(None),
+        move |after: Option<Option<AccountKey>>| async move {
+            let after = after?;
+            match db.accounts_page(after.as_ref(), per_read).await {
+                Err(e) => Some((Err(e), None)),
+                Ok(page) => {
+                    let last = page.last()?.key.clone();
+                    let more = page.len() == per_read as usize;
+                    Some((Ok(page), more.then_some(Some(last))))
+                }
+            }
+        },
+    )
+}

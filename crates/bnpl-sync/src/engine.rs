@@ -202,24 +202,18 @@ impl Engine {
         every_stream: bool,
         unreadable: &'a std::sync::Mutex<Option<StoreError>>,
     ) -> impl futures::Stream<Item = (Vec<AccountRecord>, SyncPlan)> + 'a {
-        let per_read = self.settings.accounts_per_read.max(1);
-        // The state is `Some(after)` while pages may remain (`Some(None)`:
-        // from the first account), `None` once a short page was read.
-        futures::stream::unfold(
-            Some(None),
-            move |after: Option<Option<AccountKey>>| async move {
-                let after = after?;
-                let page = match self.db.accounts_page(after.as_ref(), per_read).await {
-                    Ok(page) => page,
+        bnpl_store::account_pages(self.db.as_ref(), self.settings.accounts_per_read).filter_map(
+            move |page| async move {
+                match page {
+                    Ok(page) => {
+                        let planned = plan(now, &page, cadences, every_stream);
+                        Some((page, planned))
+                    }
                     Err(e) => {
                         *unreadable.lock().expect("not poisoned") = Some(e);
-                        return None;
+                        None
                     }
-                };
-                let last = page.last()?.key.clone();
-                let more = page.len() == per_read as usize;
-                let planned = plan(now, &page, cadences, every_stream);
-                Some(((page, planned), more.then_some(Some(last))))
+                }
             },
         )
     }

@@ -26,6 +26,7 @@ use bnpl_store::{
 };
 use bnpl_sync::{Engine, ProviderRuntime, RunReport, SyncSettings};
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -461,32 +462,37 @@ async fn ceiling(
     };
     reset_peak_rss();
     // A page of accounts at a time, as the engine reads them.
-    let mut after: Option<AccountKey> = None;
-    loop {
-        let page = from.accounts_page(after.as_ref(), 500).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        for account in &page {
+    let mut listed = std::pin::pin!(bnpl_store::account_pages(from.as_ref(), 500));
+    while let Some(page) = listed.next().await {
+        for account in &page? {
             replay
                 .account(&account.key, from.mirror(&account.key).await?)
                 .await?;
         }
     }
     let Replay {
-        db, busy, pages, ..
+        db,
+        busy,
+        accounts,
+        purchases,
+        installments,
+        rows,
+        written,
+        pages,
+        ..
     } = replay;
     drop(db);
     drop_scratch(scratch).await;
     let mut phase = Phase {
         name: "store ceiling".to_string(),
-        purchases: replay.purchases,
-        rows: replay.rows,
-        rows_written: replay.written,
-        installments: Some(replay.installments),
+        purchases,
+        rows,
+        rows_written: written,
+        installments: Some(installments),
         requests: pages,
         ..Phase::default()
     }
-    .finish(replay.accounts, busy);
+    .finish(accounts, busy);
     // "requests" are pages here: no network.
     phase.requests_per_s = pages as f64 / busy.as_secs_f64().max(1e-9);
     Ok(phase)

@@ -20,8 +20,8 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::SqliteStore;
-use super::write::{in_savepoint, in_transaction};
-use crate::StoreError;
+use super::write::{Writer, account_id, in_savepoint, in_transaction};
+use crate::{AccountKey, StoreError};
 
 /// How a group's commit must reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,25 @@ impl Queue {
 }
 
 impl SqliteStore {
+    /// [`SqliteStore::grouped`] for one account's write through the shared
+    /// apply logic: `write` gets the statements and the account's row id.
+    pub(super) async fn grouped_for<T, F>(
+        &self,
+        key: &AccountKey,
+        mut write: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Writer<'_>, i64) -> Result<T, StoreError> + Send + 'static,
+    {
+        let key = key.clone();
+        self.grouped(Commit::Normal, move |conn| {
+            let account = account_id(conn, &key)?;
+            write(&mut Writer { conn }, account)
+        })
+        .await
+    }
+
     /// Queues `write` for the next group commit and waits for its outcome.
     pub(super) async fn grouped<T, F>(&self, commit: Commit, write: F) -> Result<T, StoreError>
     where

@@ -270,17 +270,9 @@ impl Database for SqliteStore {
         page: &Page,
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError> {
-        let (key, page) = (key.clone(), page.clone());
-        self.grouped(Commit::Normal, move |conn| {
-            let account = write::account_id(conn, &key)?;
-            let mut writer = write::Writer { conn };
-            synchronously(apply::apply_page(
-                &mut writer,
-                account,
-                stream,
-                &page,
-                synced_at,
-            ))
+        let page = page.clone();
+        self.grouped_for(key, move |writer, account| {
+            synchronously(apply::apply_page(writer, account, stream, &page, synced_at))
         })
         .await
     }
@@ -291,16 +283,9 @@ impl Database for SqliteStore {
         snapshot: &SnapshotData,
         synced_at: DateTime<Utc>,
     ) -> Result<ApplyStats, StoreError> {
-        let (key, snapshot) = (key.clone(), snapshot.clone());
-        self.grouped(Commit::Normal, move |conn| {
-            let account = write::account_id(conn, &key)?;
-            let mut writer = write::Writer { conn };
-            synchronously(apply::apply_snapshot(
-                &mut writer,
-                account,
-                &snapshot,
-                synced_at,
-            ))
+        let snapshot = snapshot.clone();
+        self.grouped_for(key, move |writer, account| {
+            synchronously(apply::apply_snapshot(writer, account, &snapshot, synced_at))
         })
         .await
     }
@@ -392,11 +377,9 @@ impl Database for SqliteStore {
         // On the writer connection, in the group commit: one of these per
         // account, and through sqlx each of its statements cost two thread
         // wake-ups.
-        let (key, attempts) = (key.clone(), attempts.to_vec());
-        self.grouped(Commit::Normal, move |conn| {
-            let account = write::account_id(conn, &key)?;
-            let mut writer = write::Writer { conn };
-            synchronously(apply::record_attempts(&mut writer, account, &attempts))
+        let attempts = attempts.to_vec();
+        self.grouped_for(key, move |writer, account| {
+            synchronously(apply::record_attempts(writer, account, &attempts))
         })
         .await
     }
