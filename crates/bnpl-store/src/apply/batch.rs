@@ -1,11 +1,13 @@
-//! The rows of one statement, as one JSON array bound as one parameter.
+//! The rows of one batch statement: one statement per table and page
+//! instead of one per row's SQL text.
 //!
-//! A page becomes a handful of statements (one per table) instead of one per
-//! row: on SQLite each statement is a round trip to sqlx's worker thread, and
-//! that hand-off, not SQLite, was the cost of a page (issue 6). SQLite reads
-//! the array with `jsonb_each`, PostgreSQL with `json_to_recordset`; both see
-//! the same text, so both store the same values. Timestamps and dates are in
-//! the one text format of `crate::time`, which both backends parse.
+//! Each backend binds a batch its own way. PostgreSQL binds the whole batch
+//! as one JSON array read with `json_to_recordset`: one round trip per batch.
+//! SQLite, in process, runs the statement once per row with the row's fields
+//! bound to parameters of the same names (`sqlite/bind.rs`): no JSON to write
+//! and parse back. Either way the statement text is the same
+//! (`statements.rs`), and timestamps and dates are in the one text format of
+//! `crate::time`, which both backends parse.
 //!
 //! Children (items, installments) name their purchase by external id and by
 //! the `updated_at` that was written (`version`): they are joined to the
@@ -25,7 +27,7 @@ use super::{RecordRef, StoredInstallment};
 use crate::StoreError;
 use crate::time::{format_date, format_timestamp as ts};
 
-/// A JSON array of rows of type `T`, ready to bind.
+/// A JSON array of rows of type `T`, ready to bind (PostgreSQL).
 #[derive(Debug)]
 pub(crate) struct JsonRows<T> {
     text: String,

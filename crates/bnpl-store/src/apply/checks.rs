@@ -3,7 +3,7 @@
 use bnpl_core::*;
 use chrono::{DateTime, Utc};
 
-use super::{JsonRows, RecordRef, RecordRow, Table, WriteTx};
+use super::{RecordRef, RecordRow, Table, WriteTx};
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -119,7 +119,7 @@ pub(crate) async fn upsert_statements_refuse_older_rows<W: WriteTx + ?Sized>(
         ($make:ident, $variant:ident, $table:ident) => {{
             let mut upsert = async |updated: &str, marker: &str| {
                 let record = $make(updated, marker);
-                let rows = JsonRows::new(&[RecordRow::of(RecordRef::$variant(&record))]).unwrap();
+                let rows = [RecordRow::of(RecordRef::$variant(&record))];
                 let written = w
                     .upsert_records(Table::$table, account, synced, &rows)
                     .await

@@ -207,26 +207,22 @@ pub(crate) trait WriteTx: Send {
         table: Table,
         account: i64,
         synced_at: DateTime<Utc>,
-        rows: &JsonRows<RecordRow<'_>>,
+        rows: &[RecordRow<'_>],
     ) -> Result<u64, StoreError>;
     /// Deletes the items of the account's purchases `purchase_ids`.
     async fn delete_items(&mut self, account: i64, purchase_ids: &[&str])
     -> Result<(), StoreError>;
     /// Inserts items of purchases that hold the row's `version`.
-    async fn insert_items(
-        &mut self,
-        account: i64,
-        rows: &JsonRows<ItemRow<'_>>,
-    ) -> Result<(), StoreError>;
+    async fn insert_items(&mut self, account: i64, rows: &[ItemRow<'_>]) -> Result<(), StoreError>;
     /// Inserts or overwrites the installments `(purchase, seq)` of purchases
     /// that hold the row's `version`.
     async fn upsert_installments(
         &mut self,
         account: i64,
-        rows: &JsonRows<InstallmentRow<'_>>,
+        rows: &[InstallmentRow<'_>],
     ) -> Result<(), StoreError>;
     async fn delete_installments(&mut self, ids: &[i64]) -> Result<(), StoreError>;
-    async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError>;
+    async fn insert_history(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError>;
     /// Deletes the account's rows of `table` among `ids`; the ids it deleted.
     async fn remove(
         &mut self,
@@ -237,7 +233,7 @@ pub(crate) trait WriteTx: Send {
     async fn insert_events(
         &mut self,
         account: i64,
-        rows: &JsonRows<EventRow<'_>>,
+        rows: &[EventRow<'_>],
     ) -> Result<(), StoreError>;
     /// Whether a sync of the stream has ever caught up (`last_success_at`).
     async fn first_sync_done(&mut self, account: i64, stream: Stream) -> Result<bool, StoreError>;
@@ -389,7 +385,7 @@ async fn apply_rows<W: WriteTx + ?Sized>(
     if !written.is_empty() {
         let records: Vec<RecordRow<'_>> = written.iter().map(|(r, _)| RecordRow::of(*r)).collect();
         let count = tx
-            .upsert_records(table, account, synced_at, &JsonRows::new(&records)?)
+            .upsert_records(table, account, synced_at, &records)
             .await?;
         if count != written.len() as u64 {
             // Only another writer between the pre-read and the upsert (two
@@ -434,8 +430,7 @@ async fn apply_rows<W: WriteTx + ?Sized>(
         })?;
     }
     if !events.rows.is_empty() {
-        tx.insert_events(account, &JsonRows::new(&events.rows)?)
-            .await?;
+        tx.insert_events(account, &events.rows).await?;
     }
     Ok(stats)
 }
@@ -574,17 +569,16 @@ async fn write_plans<'a, W: WriteTx + ?Sized>(
     }
 
     if !items.is_empty() {
-        tx.insert_items(account, &JsonRows::new(&items)?).await?;
+        tx.insert_items(account, &items).await?;
     }
     if !gone.is_empty() {
         tx.delete_installments(&gone).await?;
     }
     if !installments.is_empty() {
-        tx.upsert_installments(account, &JsonRows::new(&installments)?)
-            .await?;
+        tx.upsert_installments(account, &installments).await?;
     }
     if !history.is_empty() {
-        tx.insert_history(&JsonRows::new(&history)?).await?;
+        tx.insert_history(&history).await?;
     }
     Ok(())
 }
@@ -672,7 +666,7 @@ pub(crate) async fn apply_snapshot<W: WriteTx + ?Sized>(
         }
     }
     if !events.is_empty() {
-        tx.insert_events(account, &JsonRows::new(&events)?).await?;
+        tx.insert_events(account, &events).await?;
     }
     tx.save_stream_sync(account, snapshot.stream(), None, synced_at)
         .await?;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use bnpl_core::Stream;
 
-use super::{EventRow, JsonRows, Table, WriteTx};
+use super::{EventRow, Table, WriteTx};
 use crate::time::stored;
 use crate::{ApplyStats, StoreError, StreamAttempt};
 
@@ -58,7 +58,7 @@ pub(crate) async fn finish_import<W: WriteTx + ?Sized>(
         )?);
     }
     if !events.is_empty() {
-        tx.insert_events(account, &JsonRows::new(&events)?).await?;
+        tx.insert_events(account, &events).await?;
     }
     Ok(())
 }
@@ -97,7 +97,7 @@ pub(crate) async fn record_attempts<W: WriteTx + ?Sized>(
         }
     }
     if !events.is_empty() {
-        tx.insert_events(account, &JsonRows::new(&events)?).await?;
+        tx.insert_events(account, &events).await?;
     }
     Ok(())
 }

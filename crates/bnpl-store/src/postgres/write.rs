@@ -12,7 +12,6 @@ use sqlx::PgConnection;
 
 use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
-use crate::apply::batch::Column;
 use crate::apply::statements::{self, BatchStatements, Dialect};
 use crate::apply::{
     EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
@@ -43,23 +42,7 @@ const REMOVE: [&str; 5] = [
 ];
 
 /// Batches are read with `json_to_recordset` into typed columns.
-static SQL: LazyLock<BatchStatements> = LazyLock::new(|| {
-    BatchStatements::new(&Dialect {
-        source: recordset,
-        value: |name| format!("r.{name}"),
-    })
-});
-
-/// `json_to_recordset($n::json) AS r(a text, b bigint)`: the batch as typed rows `r`.
-fn recordset(param: u8, columns: &[&[Column]]) -> String {
-    let typed = columns
-        .iter()
-        .flat_map(|c| c.iter())
-        .map(|(name, ty)| format!("{name} {ty}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("json_to_recordset(${param}::json) AS r({typed})")
-}
+static SQL: LazyLock<BatchStatements> = LazyLock::new(|| BatchStatements::new(Dialect::Recordset));
 
 #[async_trait]
 impl WriteTx for Writer<'_> {
@@ -102,12 +85,12 @@ impl WriteTx for Writer<'_> {
         table: Table,
         account: i64,
         synced_at: DateTime<Utc>,
-        rows: &JsonRows<RecordRow<'_>>,
+        rows: &[RecordRow<'_>],
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(SQL.upsert_records[table as usize].as_str())
             .bind(account)
             .bind(ts(synced_at))
-            .bind(rows.as_str())
+            .bind(JsonRows::new(rows)?.as_str())
             .execute(&mut *self.conn)
             .await?;
         Ok(done.rows_affected())
@@ -129,14 +112,10 @@ impl WriteTx for Writer<'_> {
         Ok(())
     }
 
-    async fn insert_items(
-        &mut self,
-        account: i64,
-        rows: &JsonRows<ItemRow<'_>>,
-    ) -> Result<(), StoreError> {
+    async fn insert_items(&mut self, account: i64, rows: &[ItemRow<'_>]) -> Result<(), StoreError> {
         sqlx::query(SQL.insert_items.as_str())
             .bind(account)
-            .bind(rows.as_str())
+            .bind(JsonRows::new(rows)?.as_str())
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -145,11 +124,11 @@ impl WriteTx for Writer<'_> {
     async fn upsert_installments(
         &mut self,
         account: i64,
-        rows: &JsonRows<InstallmentRow<'_>>,
+        rows: &[InstallmentRow<'_>],
     ) -> Result<(), StoreError> {
         sqlx::query(SQL.upsert_installments.as_str())
             .bind(account)
-            .bind(rows.as_str())
+            .bind(JsonRows::new(rows)?.as_str())
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -163,9 +142,9 @@ impl WriteTx for Writer<'_> {
         Ok(())
     }
 
-    async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError> {
+    async fn insert_history(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
         sqlx::query(SQL.insert_history.as_str())
-            .bind(rows.as_str())
+            .bind(JsonRows::new(rows)?.as_str())
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -188,11 +167,11 @@ impl WriteTx for Writer<'_> {
     async fn insert_events(
         &mut self,
         account: i64,
-        rows: &JsonRows<EventRow<'_>>,
+        rows: &[EventRow<'_>],
     ) -> Result<(), StoreError> {
         sqlx::query(SQL.insert_events.as_str())
             .bind(account)
-            .bind(rows.as_str())
+            .bind(JsonRows::new(rows)?.as_str())
             .execute(&mut *self.conn)
             .await?;
         Ok(())

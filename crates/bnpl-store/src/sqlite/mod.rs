@@ -1,5 +1,6 @@
 //! The SQLite backend: one database file, WAL, foreign keys on.
 
+mod bind;
 mod bulk;
 mod checkpoint;
 mod consents;
@@ -478,7 +479,7 @@ mod tests {
     }
 
     /// A scratch store with one account, `p/a`.
-    async fn scratch_with_account() -> (SqliteStore, AccountKey, tempfile::TempDir) {
+    pub(super) async fn scratch_with_account() -> (SqliteStore, AccountKey, tempfile::TempDir) {
         let (store, dir) = scratch().await;
         let key = AccountKey::new("p", "a");
         store

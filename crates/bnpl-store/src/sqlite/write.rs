@@ -13,13 +13,14 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{CachedStatement, Connection, ToSql};
+use serde::Serialize;
 
 use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
+use super::bind::{Fields, bind_row};
 use crate::apply::statements::{self, BatchStatements, Dialect};
 use crate::apply::{
-    EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
-    WriteTx,
+    EventRow, HistoryRow, InstallmentRow, ItemRow, RecordRow, StoredInstallment, Table, WriteTx,
 };
 use crate::rows::{self, RowExt};
 use crate::time::{format_timestamp as ts, parse_date, parse_timestamp};
@@ -69,6 +70,24 @@ pub(super) fn execute(
     binds: &[&dyn ToSql],
 ) -> Result<usize, StoreError> {
     Ok(prepare(conn, sql, binds)?.raw_execute()?)
+}
+
+/// Runs a batch statement once per row of `rows`, the batch's own binds
+/// (`$1`...) bound once; how many rows it changed in all.
+pub(super) fn execute_rows<T: Serialize>(
+    conn: &Connection,
+    sql: &str,
+    binds: &[&dyn ToSql],
+    rows: &[T],
+) -> Result<usize, StoreError> {
+    let mut statement = prepare(conn, sql, binds)?;
+    let mut fields = Fields::default();
+    let mut changed = 0;
+    for row in rows {
+        bind_row(&mut statement, &mut fields, row)?;
+        changed += statement.raw_execute()?;
+    }
+    Ok(changed)
 }
 
 /// Runs a query and maps each row.
@@ -220,14 +239,10 @@ const REMOVE: [&str; 5] = [
     "DELETE FROM deliveries WHERE account_id = $1 AND external_id IN (SELECT value FROM json_each($2)) RETURNING external_id",
 ];
 
-/// Batches are read with `jsonb_each`: the array is parsed once per
-/// statement, and each row's `->>` reads the binary form.
-pub(super) static SQL: LazyLock<BatchStatements> = LazyLock::new(|| {
-    BatchStatements::new(&Dialect {
-        source: |param, _| format!("jsonb_each(${param}) AS r"),
-        value: |name| format!("r.value ->> '{name}'"),
-    })
-});
+/// A batch statement writes one row, its values bound to parameters named
+/// after its columns (`:seq`); [`execute_rows`] runs it once per row.
+pub(super) static SQL: LazyLock<BatchStatements> =
+    LazyLock::new(|| BatchStatements::new(Dialect::OneRow));
 
 #[async_trait]
 impl WriteTx for Writer<'_> {
@@ -266,12 +281,13 @@ impl WriteTx for Writer<'_> {
         table: Table,
         account: i64,
         synced_at: DateTime<Utc>,
-        rows: &JsonRows<RecordRow<'_>>,
+        rows: &[RecordRow<'_>],
     ) -> Result<u64, StoreError> {
-        let written = execute(
+        let written = execute_rows(
             self.conn,
             &SQL.upsert_records[table as usize],
-            &[&account, &ts(synced_at), &rows.as_str()],
+            &[&account, &ts(synced_at)],
+            rows,
         )?;
         Ok(written as u64)
     }
@@ -290,25 +306,17 @@ impl WriteTx for Writer<'_> {
         Ok(())
     }
 
-    async fn insert_items(
-        &mut self,
-        account: i64,
-        rows: &JsonRows<ItemRow<'_>>,
-    ) -> Result<(), StoreError> {
-        execute(self.conn, &SQL.insert_items, &[&account, &rows.as_str()])?;
+    async fn insert_items(&mut self, account: i64, rows: &[ItemRow<'_>]) -> Result<(), StoreError> {
+        execute_rows(self.conn, &SQL.insert_items, &[&account], rows)?;
         Ok(())
     }
 
     async fn upsert_installments(
         &mut self,
         account: i64,
-        rows: &JsonRows<InstallmentRow<'_>>,
+        rows: &[InstallmentRow<'_>],
     ) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            &SQL.upsert_installments,
-            &[&account, &rows.as_str()],
-        )?;
+        execute_rows(self.conn, &SQL.upsert_installments, &[&account], rows)?;
         Ok(())
     }
 
@@ -322,8 +330,8 @@ impl WriteTx for Writer<'_> {
         Ok(())
     }
 
-    async fn insert_history(&mut self, rows: &JsonRows<HistoryRow>) -> Result<(), StoreError> {
-        execute(self.conn, &SQL.insert_history, &[&rows.as_str()])?;
+    async fn insert_history(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
+        execute_rows(self.conn, &SQL.insert_history, &[], rows)?;
         Ok(())
     }
 
@@ -344,9 +352,9 @@ impl WriteTx for Writer<'_> {
     async fn insert_events(
         &mut self,
         account: i64,
-        rows: &JsonRows<EventRow<'_>>,
+        rows: &[EventRow<'_>],
     ) -> Result<(), StoreError> {
-        execute(self.conn, &SQL.insert_events, &[&account, &rows.as_str()])?;
+        execute_rows(self.conn, &SQL.insert_events, &[&account], rows)?;
         Ok(())
     }
 
@@ -534,23 +542,16 @@ mod tests {
     use super::*;
 
     /// Each child row costs one index seek of its purchase, whatever the
-    /// account's size: the batch is the outer loop.
+    /// account's size.
     #[tokio::test]
     async fn child_rows_seek_their_purchase() {
         let (store, _dir) = crate::sqlite::tests::scratch().await;
+        let conn = store.write_lock.lock().await;
         for sql in [SQL.insert_items.as_str(), SQL.upsert_installments.as_str()] {
-            let plan: Vec<(i64, i64, i64, String)> =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                    .bind(1_i64)
-                    .bind("[]")
-                    .fetch_all(store.pool())
-                    .await
-                    .unwrap();
-            let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();
-            assert!(
-                details.iter().any(|d| d.starts_with("SCAN r")),
-                "{details:?}"
-            );
+            let details = query(&conn, &format!("EXPLAIN QUERY PLAN {sql}"), &[], |r| {
+                r.text("detail")
+            })
+            .unwrap();
             assert!(
                 details
                     .iter()
@@ -562,5 +563,79 @@ mod tests {
                 "{details:?}"
             );
         }
+    }
+
+    /// A batch statement run row by row writes each row and counts only the
+    /// rows it changed: the `updated_at` guard still refuses an older copy.
+    #[tokio::test]
+    async fn a_batch_runs_once_per_row_and_counts_what_changed() {
+        let (store, key, _dir) = crate::sqlite::tests::scratch_with_account().await;
+        let conn = store.write_lock.lock().await;
+        let account = account_id(&conn, &key).unwrap();
+        #[derive(Serialize)]
+        struct Entry {
+            external_id: &'static str,
+            points: i64,
+            kind: &'static str,
+            purchase_external_id: Option<&'static str>,
+            balance_entry_external_id: Option<&'static str>,
+            occurred_at: &'static str,
+            updated_at: &'static str,
+        }
+        let row = |external_id, points, updated_at| Entry {
+            external_id,
+            points,
+            kind: "earned",
+            purchase_external_id: None,
+            balance_entry_external_id: None,
+            occurred_at: "2026-01-01T00:00:00.000000Z",
+            updated_at,
+        };
+        let sql = &SQL.upsert_records[Table::PointsEntries as usize];
+        let (old, new) = ("2026-01-01T00:00:00.000000Z", "2026-01-02T00:00:00.000000Z");
+        let written = execute_rows(
+            &conn,
+            sql,
+            &[&account, &old],
+            &[row("e1", 5, new), row("e2", 6, new)],
+        )
+        .unwrap();
+        assert_eq!(written, 2);
+        let written = execute_rows(
+            &conn,
+            sql,
+            &[&account, &old],
+            &[
+                row("e1", 50, old),
+                row("e2", 60, "2026-01-03T00:00:00.000000Z"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(written, 1, "the older copy of e1 is refused");
+        let points = query(
+            &conn,
+            "SELECT points FROM points_entries ORDER BY external_id",
+            &[],
+            |r| r.int("points"),
+        )
+        .unwrap();
+        assert_eq!(points, [5, 60]);
+    }
+
+    /// On SQLite a child row looks its purchase up: a purchase that is not
+    /// there at the row's version fails the write instead of being skipped.
+    #[tokio::test]
+    async fn a_child_of_a_missing_purchase_version_fails_the_write() {
+        let (store, key, _dir) = crate::sqlite::tests::scratch_with_account().await;
+        let conn = store.write_lock.lock().await;
+        let account = account_id(&conn, &key).unwrap();
+        let item = bnpl_core::PurchaseItem {
+            name: "lamp".into(),
+            quantity: 1,
+            unit_price_minor: 100,
+        };
+        let row = ItemRow::new("nope", "2026-01-01T00:00:00.000000Z", 1, &item, "USD");
+        let e = execute_rows(&conn, &SQL.insert_items, &[&account], &[row]).unwrap_err();
+        assert!(e.to_string().contains("purchase_id"), "{e}");
     }
 }
