@@ -19,8 +19,23 @@ use crate::StoreError;
 
 /// The parameter index of each field of the rows of one batch, learnt from
 /// its first row: every row of a batch has the same fields in the same order.
-#[derive(Default)]
-pub(super) struct Fields(Vec<(&'static str, usize)>);
+pub(super) struct Fields {
+    known: Vec<(&'static str, usize)>,
+    /// The statement's parameters a row binds: every one of them, each row,
+    /// so that no value of the row before is left bound (a field serde
+    /// skipped would be).
+    per_row: usize,
+}
+
+impl Fields {
+    /// For `statement`, whose first `fixed` parameters are bound once per batch.
+    pub(super) fn new(statement: &Statement<'_>, fixed: usize) -> Fields {
+        Fields {
+            known: Vec::new(),
+            per_row: statement.parameter_count().saturating_sub(fixed),
+        }
+    }
+}
 
 /// Binds `row`'s fields to `statement`'s parameters of the same names.
 pub(super) fn bind_row<T: Serialize>(
@@ -64,7 +79,7 @@ struct RowBinder<'a, 's> {
 
 impl RowBinder<'_, '_> {
     fn index_of(&mut self, key: &'static str) -> Result<usize, BindError> {
-        if let Some(&(known, index)) = self.fields.0.get(self.next)
+        if let Some(&(known, index)) = self.fields.known.get(self.next)
             && known == key
         {
             return Ok(index);
@@ -73,8 +88,8 @@ impl RowBinder<'_, '_> {
             .statement
             .parameter_index(&format!(":{key}"))?
             .ok_or(BindError::NoParameter(key))?;
-        self.fields.0.truncate(self.next);
-        self.fields.0.push((key, index));
+        self.fields.known.truncate(self.next);
+        self.fields.known.push((key, index));
         Ok(index)
     }
 }
@@ -106,6 +121,12 @@ impl SerializeStruct for RowBinder<'_, '_> {
     }
 
     fn end(self) -> Result<(), BindError> {
+        if self.next != self.fields.per_row {
+            return Err(BindError::Custom(format!(
+                "the row has {} fields, the statement {} row parameters",
+                self.next, self.fields.per_row
+            )));
+        }
         Ok(())
     }
 }
@@ -325,7 +346,7 @@ mod tests {
                  ('{\"a\": [1, 2]}' ->> '$') = :payload",
             )
             .unwrap();
-        let mut fields = Fields::default();
+        let mut fields = Fields::new(&statement, 0);
         for (name, count) in [("first", 7), ("second", 8)] {
             let row = Row {
                 name,
@@ -356,9 +377,10 @@ mod tests {
             name: &'a str,
             surplus: i64,
         }
+        let mut fields = Fields::new(&statement, 0);
         let e = bind_row(
             &mut statement,
-            &mut Fields::default(),
+            &mut fields,
             &Extra {
                 name: "x",
                 surplus: 1,
@@ -366,5 +388,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains(":surplus"), "{e}");
+    }
+
+    /// A row that binds fewer parameters than the statement has (a field
+    /// serde skipped) is refused: the row before's value would stay bound.
+    #[test]
+    fn a_row_that_leaves_a_parameter_unbound_is_an_error() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut statement = conn.prepare("SELECT $1, :name, :note").unwrap();
+        #[derive(Serialize)]
+        struct Sparse<'a> {
+            name: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            note: Option<&'a str>,
+        }
+        let mut fields = Fields::new(&statement, 1);
+        let full = Sparse {
+            name: "a",
+            note: Some("n"),
+        };
+        bind_row(&mut statement, &mut fields, &full).unwrap();
+        let sparse = Sparse {
+            name: "b",
+            note: None,
+        };
+        let e = bind_row(&mut statement, &mut fields, &sparse).unwrap_err();
+        assert!(e.to_string().contains("1 fields, the statement 2"), "{e}");
     }
 }

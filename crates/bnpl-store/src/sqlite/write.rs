@@ -81,7 +81,7 @@ pub(super) fn execute_rows<T: Serialize>(
     rows: &[T],
 ) -> Result<usize, StoreError> {
     let mut statement = prepare(conn, sql, binds)?;
-    let mut fields = Fields::default();
+    let mut fields = Fields::new(&statement, binds.len());
     let mut changed = 0;
     for row in rows {
         bind_row(&mut statement, &mut fields, row)?;
