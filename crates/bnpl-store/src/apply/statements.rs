@@ -62,10 +62,8 @@ impl Dialect {
     /// [`Dialect::values`]), the batch bound as `$param` with these columns.
     fn rows(self, values: &str, param: u8, typed: &[&[Column]]) -> String {
         match self {
-            // `WHERE true` keeps SQLite's parser, were it to read this, from
-            // taking an `ON CONFLICT` after it for a join constraint.
             Dialect::Recordset => format!(
-                "SELECT {values} FROM {source} WHERE true",
+                "SELECT {values} FROM {source}",
                 source = recordset(param, typed)
             ),
             Dialect::OneRow => format!("VALUES ({values})"),
