@@ -14,8 +14,6 @@
 //! purchase row with both, so a purchase the `updated_at` guard refused never
 //! gets the children of the version it refused.
 
-use std::marker::PhantomData;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -26,29 +24,6 @@ use bnpl_core::{Installment, PurchaseItem};
 use super::{RecordRef, StoredInstallment};
 use crate::StoreError;
 use crate::time::{format_date, format_timestamp as ts};
-
-/// A JSON array of rows of type `T`, ready to bind (PostgreSQL).
-#[derive(Debug)]
-pub(crate) struct JsonRows<T> {
-    text: String,
-    row: PhantomData<T>,
-}
-
-impl<T: Serialize> JsonRows<T> {
-    pub(crate) fn new(rows: &[T]) -> Result<JsonRows<T>, StoreError> {
-        Ok(JsonRows {
-            text: serde_json::to_string(rows)
-                .map_err(|e| StoreError::Invalid(format!("batch of rows: {e}")))?,
-            row: PhantomData,
-        })
-    }
-}
-
-impl<T> JsonRows<T> {
-    pub(crate) fn as_str(&self) -> &str {
-        &self.text
-    }
-}
 
 /// A top-level row of a delta stream, named by its table's columns (account
 /// and `synced_at` are bound apart: they are the same for the whole batch).

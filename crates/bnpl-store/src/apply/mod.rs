@@ -25,7 +25,7 @@ pub(crate) mod batch;
 mod outbox;
 pub(crate) mod statements;
 
-pub(crate) use batch::{EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow};
+pub(crate) use batch::{EventRow, HistoryRow, InstallmentRow, ItemRow, RecordRow};
 use outbox::Outbox;
 pub(crate) use outbox::{ImportTotals, finish_import, record_attempts};
 

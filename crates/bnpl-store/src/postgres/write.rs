@@ -14,8 +14,7 @@ use bnpl_core::{BalanceSnapshot, PointsSnapshot, Profile, Stream};
 
 use crate::apply::statements::{self, BatchStatements, Dialect};
 use crate::apply::{
-    EventRow, HistoryRow, InstallmentRow, ItemRow, JsonRows, RecordRow, StoredInstallment, Table,
-    WriteTx,
+    EventRow, HistoryRow, InstallmentRow, ItemRow, RecordRow, StoredInstallment, Table, WriteTx,
 };
 use crate::rows::{self, RowExt};
 use crate::time::stored as ts;
@@ -40,6 +39,11 @@ const REMOVE: [&str; 5] = [
     "DELETE FROM points_entries WHERE account_id = $1 AND external_id = ANY($2) RETURNING external_id",
     "DELETE FROM deliveries WHERE account_id = $1 AND external_id = ANY($2) RETURNING external_id",
 ];
+
+/// A batch of rows as one JSON array, read by `json_to_recordset`.
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Invalid(format!("batch of rows: {e}")))
+}
 
 /// Batches are read with `json_to_recordset` into typed columns.
 static SQL: LazyLock<BatchStatements> = LazyLock::new(|| BatchStatements::new(Dialect::Recordset));
@@ -90,7 +94,7 @@ impl WriteTx for Writer<'_> {
         let done = sqlx::query(SQL.upsert_records[table as usize].as_str())
             .bind(account)
             .bind(ts(synced_at))
-            .bind(JsonRows::new(rows)?.as_str())
+            .bind(json_rows(rows)?)
             .execute(&mut *self.conn)
             .await?;
         Ok(done.rows_affected())
@@ -115,7 +119,7 @@ impl WriteTx for Writer<'_> {
     async fn insert_items(&mut self, account: i64, rows: &[ItemRow<'_>]) -> Result<(), StoreError> {
         sqlx::query(SQL.insert_items.as_str())
             .bind(account)
-            .bind(JsonRows::new(rows)?.as_str())
+            .bind(json_rows(rows)?)
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -128,7 +132,7 @@ impl WriteTx for Writer<'_> {
     ) -> Result<(), StoreError> {
         sqlx::query(SQL.upsert_installments.as_str())
             .bind(account)
-            .bind(JsonRows::new(rows)?.as_str())
+            .bind(json_rows(rows)?)
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -144,7 +148,7 @@ impl WriteTx for Writer<'_> {
 
     async fn insert_history(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError> {
         sqlx::query(SQL.insert_history.as_str())
-            .bind(JsonRows::new(rows)?.as_str())
+            .bind(json_rows(rows)?)
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -171,7 +175,7 @@ impl WriteTx for Writer<'_> {
     ) -> Result<(), StoreError> {
         sqlx::query(SQL.insert_events.as_str())
             .bind(account)
-            .bind(JsonRows::new(rows)?.as_str())
+            .bind(json_rows(rows)?)
             .execute(&mut *self.conn)
             .await?;
         Ok(())
