@@ -277,15 +277,7 @@ pub(crate) fn parse_snapshot(
     body: &[u8],
     correlation_id: Option<&str>,
 ) -> Result<SnapshotData, ConnectorError> {
-    parse_object(body).map_err(|m| malformed(stream, None, m, correlation_id))?;
-    let value: &RawValue = serde_json::from_slice(body).map_err(|e| {
-        malformed(
-            stream,
-            None,
-            format!("the answer is not JSON: {e}"),
-            correlation_id,
-        )
-    })?;
+    let value = parse_whole_object(body).map_err(|m| malformed(stream, None, m, correlation_id))?;
     let ctx = RowContext {
         stream,
         key: "",
@@ -317,13 +309,29 @@ fn parse_object(body: &[u8]) -> Result<Fields<'_>, String> {
         Err(e) if e.is_syntax() || e.is_eof() => Err(format!("the answer is not JSON: {e}")),
         // Valid JSON, not an object: say what it is.
         Err(e) => Err(match serde_json::from_slice::<Value>(body) {
-            Ok(other) => format!(
-                "the answer must be a JSON object, got {}",
-                json_type(&other)
-            ),
+            Ok(other) => not_an_object(&other),
             Err(_) => format!("the answer is not JSON: {e}"),
         }),
     }
+}
+
+/// The answer as one object, left as its text (a snapshot is one row).
+fn parse_whole_object(body: &[u8]) -> Result<&RawValue, String> {
+    let raw: &RawValue =
+        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    if raw.get().trim_start().starts_with('{') {
+        return Ok(raw);
+    }
+    let other: Value =
+        serde_json::from_str(raw.get()).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    Err(not_an_object(&other))
+}
+
+fn not_an_object(answer: &Value) -> String {
+    format!(
+        "the answer must be a JSON object, got {}",
+        json_type(answer)
+    )
 }
 
 /// Takes field `name` of a page, decoded as `T` (`what` it must be).

@@ -802,3 +802,26 @@ fn error_bodies_are_read_leniently() {
         assert_eq!(c.as_wire(), code);
     }
 }
+
+#[test]
+fn snapshot_level_shape_errors() {
+    let cases: [(&[u8], &str); 3] = [
+        (
+            b"<html>502</html>",
+            "the answer is not JSON: expected value at line 1 column 1",
+        ),
+        (b"[]", "the answer must be a JSON object, got an array"),
+        (b" null ", "the answer must be a JSON object, got null"),
+    ];
+    for (body, want) in cases {
+        match parse_snapshot(Stream::Points, body, Some("corr-1")).unwrap_err() {
+            ConnectorError::Malformed {
+                object_id, message, ..
+            } => {
+                assert_eq!(object_id, None);
+                assert_eq!(message, want);
+            }
+            other => panic!("not malformed: {other:?}"),
+        }
+    }
+}
