@@ -2,11 +2,15 @@
 
 use sqlx::SqlitePool;
 
+use super::write;
+
 use crate::time::{format_date, format_timestamp, parse_date, parse_timestamp};
 use crate::{AccountKey, ConsentRecord, StoreError};
 
-pub(super) async fn put(pool: &SqlitePool, record: &ConsentRecord) -> Result<(), StoreError> {
-    let done = sqlx::query(
+/// Stores the record on the writer connection, inside its transaction.
+pub(super) fn put(conn: &rusqlite::Connection, record: &ConsentRecord) -> Result<(), StoreError> {
+    let done = write::execute(
+        conn,
         "INSERT INTO consents (account_id, provider, route, scope, recurring, valid_until, \
          frequency_per_day, status, last_action_date, created_at, updated_at) \
          SELECT a.id, a.provider, $3, $4, $5, $6, $7, $8, $9, $10, $10 FROM accounts a \
@@ -15,20 +19,20 @@ pub(super) async fn put(pool: &SqlitePool, record: &ConsentRecord) -> Result<(),
          recurring = excluded.recurring, valid_until = excluded.valid_until, \
          frequency_per_day = excluded.frequency_per_day, status = excluded.status, \
          last_action_date = excluded.last_action_date, updated_at = excluded.updated_at",
-    )
-    .bind(&record.account.provider)
-    .bind(&record.account.account_id)
-    .bind(&record.route)
-    .bind(record.scope.to_string())
-    .bind(record.recurring)
-    .bind(format_date(record.valid_until))
-    .bind(i64::from(record.frequency_per_day))
-    .bind(&record.status)
-    .bind(record.last_action_date.map(format_date))
-    .bind(format_timestamp(record.updated_at))
-    .execute(pool)
-    .await?;
-    if done.rows_affected() == 0 {
+        &[
+            &record.account.provider,
+            &record.account.account_id,
+            &record.route,
+            &record.scope.to_string(),
+            &record.recurring,
+            &format_date(record.valid_until),
+            &i64::from(record.frequency_per_day),
+            &record.status,
+            &record.last_action_date.map(format_date),
+            &format_timestamp(record.updated_at),
+        ],
+    )?;
+    if done == 0 {
         return Err(StoreError::UnknownAccount(record.account.to_string()));
     }
     Ok(())

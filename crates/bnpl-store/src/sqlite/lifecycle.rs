@@ -97,28 +97,20 @@ const REFRESH_STATES: &str = concat!(
     derived!("$1", "$2")
 );
 
-pub(super) async fn refresh_states(
-    tx: &mut sqlx::SqliteConnection,
+pub(super) fn refresh_states(
+    conn: &rusqlite::Connection,
     today: NaiveDate,
     at: DateTime<Utc>,
     grace_days: u64,
 ) -> Result<u64, StoreError> {
     let today = format_date(today);
     let at = format_timestamp(at);
+    let grace_days = grace_days as i64;
     // Only the clock's own changes are recorded here; a provider's report was
     // recorded when its page was applied.
-    sqlx::query(REFRESH_HISTORY)
-        .bind(&today)
-        .bind(&at)
-        .bind(grace_days as i64)
-        .execute(&mut *tx)
-        .await?;
-    let updated = sqlx::query(REFRESH_STATES)
-        .bind(&today)
-        .bind(grace_days as i64)
-        .execute(&mut *tx)
-        .await?;
-    Ok(updated.rows_affected())
+    write::execute(conn, REFRESH_HISTORY, &[&today, &at, &grace_days])?;
+    let updated = write::execute(conn, REFRESH_STATES, &[&today, &grace_days])?;
+    Ok(updated as u64)
 }
 
 /// Checks the account's snapshots against their entries and stores the
