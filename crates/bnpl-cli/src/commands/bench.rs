@@ -252,6 +252,11 @@ fn vm_hwm_kb() -> Option<u64> {
     proc_status_kb("VmHWM:")
 }
 
+/// Resident set of this process now (VmRSS), in MB.
+fn rss_now_mb() -> Option<f64> {
+    proc_status_kb("VmRSS:").map(|kb| kb as f64 / 1024.0)
+}
+
 fn proc_status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
@@ -346,6 +351,9 @@ struct Phase {
     purchases_per_s: f64,
     rows_per_s: f64,
     requests_per_s: f64,
+    /// Resident set when the phase started (VmRSS): what the phase found
+    /// already there, so `peak_rss_mb` minus it is the phase's own growth.
+    start_rss_mb: Option<f64>,
     peak_rss_mb: Option<f64>,
     rows_per_account: f64,
     requests_per_account: f64,
@@ -367,7 +375,13 @@ impl Phase {
     }
 }
 
-fn sync_phase(name: &str, report: &RunReport, accounts: usize, wall: Duration) -> Phase {
+fn sync_phase(
+    name: &str,
+    report: &RunReport,
+    accounts: usize,
+    wall: Duration,
+    start_rss_mb: Option<f64>,
+) -> Phase {
     let total = report.total();
     let purchases = {
         let s = report.stream(Stream::Purchases);
@@ -380,6 +394,7 @@ fn sync_phase(name: &str, report: &RunReport, accounts: usize, wall: Duration) -
         rows_written: total.inserted + total.updated,
         requests: total.requests,
         failed_accounts: report.failed_accounts(),
+        start_rss_mb,
         ..Phase::default()
     }
     .finish(accounts, wall)
@@ -461,6 +476,7 @@ async fn ceiling(
         pages: 0,
     };
     reset_peak_rss();
+    let start_rss_mb = rss_now_mb();
     // A page of accounts at a time, as the engine reads them.
     let mut listed = std::pin::pin!(bnpl_store::account_pages(from.as_ref(), 500));
     while let Some(page) = listed.next().await {
@@ -490,6 +506,7 @@ async fn ceiling(
         rows_written: written,
         installments: Some(installments),
         requests: pages,
+        start_rss_mb,
         ..Phase::default()
     }
     .finish(accounts, busy);
@@ -617,9 +634,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut phases = Vec::new();
     let rss_resets = reset_peak_rss();
+    let start_rss = rss_now_mb();
     let t = Instant::now();
     let first = engine.run_once().await?;
-    let initial = sync_phase("initial sync", &first, n, t.elapsed());
+    let initial = sync_phase("initial sync", &first, n, t.elapsed(), start_rss);
     let total_purchases = initial.purchases;
     phases.push(initial);
     drop(first);
@@ -637,9 +655,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     reset_peak_rss();
+    let start_rss = rss_now_mb();
     let t = Instant::now();
     let second = engine.run_once().await?;
-    phases.push(sync_phase("delta sync", &second, n, t.elapsed()));
+    phases.push(sync_phase("delta sync", &second, n, t.elapsed(), start_rss));
     drop(second);
     let sandbox_rss_mb = child.vm_hwm_kb().map(|kb| kb as f64 / 1024.0);
     drop(child);
@@ -761,9 +780,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "requests/s",
             "rows/acct",
             "req/acct",
+            "RSS at start MB",
             "peak RSS MB",
         ])
-        .right(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        .right(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
         for p in &phases {
             table.row(vec![
                 p.name.clone(),
@@ -776,6 +796,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 format!("{:.0}", p.requests_per_s),
                 format!("{:.1}", p.rows_per_account),
                 format!("{:.1}", p.requests_per_account),
+                p.start_rss_mb
+                    .map(|m| format!("{m:.1}"))
+                    .unwrap_or_else(|| "?".into()),
                 p.peak_rss_mb
                     .map(|m| format!("{m:.1}"))
                     .unwrap_or_else(|| "?".into()),
