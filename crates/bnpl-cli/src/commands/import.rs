@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -128,7 +130,7 @@ pub async fn import_file(
     };
     let rejects_path = rejects_path(path);
     let bar = progress.then(|| progress_bar(size));
-    let mut batches = Batches {
+    let batches = Batches {
         source,
         skip_invalid: args.skip_invalid,
         rejects_path: rejects_path.clone(),
@@ -140,9 +142,21 @@ pub async fn import_file(
         bytes,
         started: Instant::now(),
     };
+    let (sender, receiver) = std::sync::mpsc::sync_channel(PARSED_AHEAD);
+    let parser = parse_ahead(batches, sender)
+        .with_context(|| format!("{name}: cannot start the parser thread"))?;
+    let mut parsed = receiver.into_iter();
     let result = db
-        .import_records(&key, &mut batches, chrono::Utc::now())
+        .import_records(&key, &mut parsed, chrono::Utc::now())
         .await;
+    // Dropping the receiver wakes a parser blocked on a full channel.
+    drop(parsed);
+    // Off the async thread: the parser may still be finishing a batch.
+    let mut batches = tokio::task::spawn_blocking(move || parser.join())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| anyhow::anyhow!("{name}: the parser thread panicked"))?;
     if let Some(bar) = &batches.bar {
         bar.finish_and_clear();
     }
@@ -174,6 +188,33 @@ pub async fn import_file(
         rejects_file: (batches.rejected > 0).then_some(rejects_path),
     })
 }
+
+/// Parses the file on a thread of its own, so that reading and checking it
+/// overlaps the store's writes (on the store's one writer thread): two cores
+/// instead of one. The channel holds [`PARSED_AHEAD`] batches, so memory
+/// stays flat. The thread gives the parser back when it is done, with its
+/// counts, its rejects and the error that stopped it, if any.
+fn parse_ahead(
+    mut batches: Batches,
+    sender: SyncSender<Result<Records, StoreError>>,
+) -> std::io::Result<JoinHandle<Batches>> {
+    std::thread::Builder::new()
+        .name("bnpl-import-parse".into())
+        .spawn(move || {
+            for batch in batches.by_ref() {
+                // A closed channel: the store stopped reading (it failed).
+                if sender.send(batch).is_err() {
+                    break;
+                }
+            }
+            batches
+        })
+}
+
+/// Batches that may wait between the parser and the store, besides the one
+/// each side holds: one is enough to keep both busy (four measured the same
+/// speed, with 0.6 MB more at peak).
+const PARSED_AHEAD: usize = 1;
 
 /// An export row is a partial version of its record (no items, refunds,
 /// return or dispute): it is stored one microsecond before the `updated_at` it

@@ -92,9 +92,12 @@ impl Dialect {
                 "SELECT p.id, {values} FROM {source} CROSS JOIN purchases p WHERE {purchase}",
                 source = recordset(2, typed)
             ),
-            Dialect::OneRow => {
-                format!("VALUES ((SELECT p.id FROM purchases p WHERE {purchase}), {values})")
-            }
+            // `$2`: the purchase's row id when the writer knows it; the
+            // seek runs only when it is NULL (COALESCE stops at the first
+            // value that is not).
+            Dialect::OneRow => format!(
+                "VALUES (COALESCE($2, (SELECT p.id FROM purchases p WHERE {purchase})), {values})"
+            ),
         }
     }
 }

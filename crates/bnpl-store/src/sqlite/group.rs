@@ -106,7 +106,7 @@ impl SqliteStore {
         let key = key.clone();
         self.grouped(Commit::Normal, move |conn| {
             let account = account_id(conn, &key)?;
-            write(&mut Writer { conn }, account)
+            write(&mut Writer::new(conn), account)
         })
         .await
     }

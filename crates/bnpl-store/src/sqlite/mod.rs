@@ -324,7 +324,7 @@ impl Database for SqliteStore {
                 write::DEFAULT_CACHE_KIB
             };
             let stats = write::with_cache(conn, cache, |conn| {
-                let mut writer = write::Writer { conn };
+                let mut writer = write::Writer::new(conn);
                 let mut totals = apply::ImportTotals::default();
                 for batch in batches {
                     synchronously(apply::apply_import(
@@ -501,7 +501,7 @@ mod tests {
         let mut conn = store.write_lock.lock().await;
         write::in_transaction(&mut conn, |conn| {
             let account = write::account_id(conn, &key)?;
-            let mut writer = write::Writer { conn };
+            let mut writer = write::Writer::new(conn);
             synchronously(apply::checks::upsert_statements_refuse_older_rows(
                 &mut writer,
                 account,
@@ -574,6 +574,20 @@ mod tests {
         assert_eq!(indexes(&conn), all - 4);
         bulk::rebuild(&conn, &dropped).unwrap();
         assert_eq!(indexes(&conn), all);
+        // The rebuild's sorter threads are the writer's for that moment only.
+        assert_eq!(pragma(&conn, "threads"), 0);
+    }
+
+    #[test]
+    fn the_bundled_sqlite_sorts_on_helper_threads_when_asked() {
+        // Built with SQLITE_MAX_WORKER_THREADS = 0 the pragma would answer 0
+        // and an index rebuild would sort on the writer's thread alone.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let helpers = bulk::sort_helpers();
+        assert!((1..=4).contains(&helpers));
+        conn.execute_batch(&format!("PRAGMA threads = {helpers}"))
+            .unwrap();
+        assert_eq!(pragma(&conn, "threads"), helpers as i64);
     }
 
     fn pragma(conn: &rusqlite::Connection, name: &str) -> i64 {

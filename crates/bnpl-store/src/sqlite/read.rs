@@ -1,8 +1,6 @@
 //! SQLite reads. Rows map to the model through `crate::rows`; here are only
 //! the statements and how SQLite columns decode.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
@@ -226,8 +224,8 @@ fn push_conditions(
         q.push(")");
     }
     if filter.open_only {
-        // The literal list of migration 0006, not binds: the planner uses
-        // the partial index installments_by_state_due only when the query
+        // The literals of migration 0007, not binds: the planner uses the
+        // partial index installments_by_state_due only when the query
         // repeats its condition, and seeks it once per state. For one
         // account, the unary `+` keeps it on installments_by_account_due
         // instead (an account has a few hundred rows; the states, the whole
@@ -238,24 +236,23 @@ fn push_conditions(
             ""
         };
         q.push(format_args!(
-            " AND {plus}{t}.reported_state IN ({})",
-            open_states_sql()
+            " AND {}",
+            open_states_condition(&format!("{plus}{t}.reported_state"))
         ));
     }
 }
 
-/// The open reported states as the SQL list of migration 0006's partial
-/// index: `'scheduled', 'late', 'paused'` (the values are the state
-/// machine's own snake_case names, never input).
-pub(crate) fn open_states_sql() -> &'static str {
-    static LIST: LazyLock<String> = LazyLock::new(|| {
-        rows::open_reported_states()
-            .iter()
-            .map(|s| format!("'{s}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    });
-    &LIST
+/// The open reported states as the condition of migration 0007's partial
+/// index, on `column`: `(column = 'scheduled' OR column = 'late' OR column =
+/// 'paused')`. Equalities, not an IN list, which SQLite would build into a
+/// temporary b-tree at every write (see the migration). The values are the
+/// state machine's own snake_case names, never input.
+pub(crate) fn open_states_condition(column: &str) -> String {
+    let terms: Vec<String> = rows::open_reported_states()
+        .iter()
+        .map(|s| format!("{column} = '{s}'"))
+        .collect();
+    format!("({})", terms.join(" OR "))
 }
 
 /// Far enough ahead to bound a window that has no end.
@@ -571,25 +568,28 @@ mod tests {
             assert!(p.contains("installments_by_account_due"), "{p}");
             assert!(!p.contains("SCAN i") && !p.contains("SCAN c"), "{p}");
         }
-        // The states are the partial index's own literal list.
+        // The states are the partial index's own condition.
         let sql = installments_query("", &window).into_sql();
         let sql = sql.as_str();
         assert!(
-            sql.contains("reported_state IN ('scheduled', 'late', 'paused')"),
+            sql.contains(
+                "(i.reported_state = 'scheduled' OR i.reported_state = 'late' \
+                 OR i.reported_state = 'paused')"
+            ),
             "{sql}"
         );
     }
 
-    /// The partial index's condition (migration 0006) is the list the
+    /// The partial index's condition (migration 0007) is the list the
     /// queries build from the state machine: a state added to one and not
     /// the other would silently fall back to a table scan.
     #[test]
     fn the_open_states_index_lists_the_open_states() {
         let migration = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../schema/sqlite/0006_open_installment_indexes.sql"
+            "/../../schema/sqlite/0007_open_index_without_an_in_list.sql"
         ));
-        let condition = format!("WHERE reported_state IN ({});", open_states_sql());
+        let condition = format!("WHERE {};", open_states_condition("reported_state"));
         assert!(migration.contains(&condition), "{condition}");
     }
 }

@@ -8,6 +8,7 @@
 //! Timestamps are bound as text in the one format of `crate::time`. The
 //! batch statements are `crate::apply::statements`, shared with PostgreSQL.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -31,6 +32,19 @@ use crate::{AccountKey, StoreError, StreamAttempt};
 /// (`FutureExt::now_or_never`) on the thread that holds the connection.
 pub(super) struct Writer<'c> {
     pub conn: &'c mut Connection,
+    /// The row id of each purchase the last purchase upsert inserted, by its
+    /// external id: its items and installments bind it instead of seeking
+    /// the purchase by (account, external id, version) once per child row.
+    written_purchases: HashMap<String, i64>,
+}
+
+impl<'c> Writer<'c> {
+    pub(super) fn new(conn: &'c mut Connection) -> Writer<'c> {
+        Writer {
+            conn,
+            written_purchases: HashMap::new(),
+        }
+    }
 }
 
 /// Binds a list of ids as one JSON array, read back with `json_each`: one
@@ -84,6 +98,28 @@ pub(super) fn execute_rows<T: Serialize>(
     let mut fields = Fields::new(&statement, binds.len());
     let mut changed = 0;
     for row in rows {
+        bind_row(&mut statement, &mut fields, row)?;
+        changed += statement.raw_execute()?;
+    }
+    Ok(changed)
+}
+
+/// Runs a child-row statement (`SQL.insert_items`, `SQL.upsert_installments`)
+/// once per row. `$2` is the parent purchase's row id when this transaction
+/// just wrote that purchase version, NULL otherwise: the statement then seeks
+/// the purchase by external id and version, as PostgreSQL's does.
+fn execute_children<T: Serialize>(
+    conn: &Connection,
+    sql: &str,
+    account: i64,
+    rows: &[T],
+    parent: impl Fn(&T) -> Option<i64>,
+) -> Result<usize, StoreError> {
+    let mut statement = prepare(conn, sql, &[&account])?;
+    let mut fields = Fields::new(&statement, 2);
+    let mut changed = 0;
+    for row in rows {
+        statement.raw_bind_parameter("$2", parent(row))?;
         bind_row(&mut statement, &mut fields, row)?;
         changed += statement.raw_execute()?;
     }
@@ -283,12 +319,42 @@ impl WriteTx for Writer<'_> {
         synced_at: DateTime<Utc>,
         rows: &[RecordRow<'_>],
     ) -> Result<u64, StoreError> {
-        let written = execute_rows(
+        if table != Table::Purchases {
+            let written = execute_rows(
+                self.conn,
+                &SQL.upsert_records[table as usize],
+                &[&account, &ts(synced_at)],
+                rows,
+            )?;
+            return Ok(written as u64);
+        }
+        self.written_purchases.clear();
+        let mut statement = prepare(
             self.conn,
             &SQL.upsert_records[table as usize],
             &[&account, &ts(synced_at)],
-            rows,
         )?;
+        let mut fields = Fields::new(&statement, 2);
+        let mut written = 0;
+        for row in rows {
+            bind_row(&mut statement, &mut fields, row)?;
+            let before = self.conn.last_insert_rowid();
+            let changed = statement.raw_execute()?;
+            written += changed;
+            // A new row moves the connection's last rowid to its own (not
+            // RETURNING, which buffers its answer in a temporary b-tree per
+            // execution). Children of an update, or of a new row whose id
+            // happens to equal the last rowid of another table, seek their
+            // purchase instead.
+            let after = self.conn.last_insert_rowid();
+            if changed == 1
+                && after != before
+                && let RecordRow::Purchase { external_id, .. } = row
+            {
+                self.written_purchases
+                    .insert((*external_id).to_string(), after);
+            }
+        }
         Ok(written as u64)
     }
 
@@ -307,7 +373,10 @@ impl WriteTx for Writer<'_> {
     }
 
     async fn insert_items(&mut self, account: i64, rows: &[ItemRow<'_>]) -> Result<(), StoreError> {
-        execute_rows(self.conn, &SQL.insert_items, &[&account], rows)?;
+        let parents = &self.written_purchases;
+        execute_children(self.conn, &SQL.insert_items, account, rows, |r| {
+            parents.get(r.purchase).copied()
+        })?;
         Ok(())
     }
 
@@ -316,7 +385,10 @@ impl WriteTx for Writer<'_> {
         account: i64,
         rows: &[InstallmentRow<'_>],
     ) -> Result<(), StoreError> {
-        execute_rows(self.conn, &SQL.upsert_installments, &[&account], rows)?;
+        let parents = &self.written_purchases;
+        execute_children(self.conn, &SQL.upsert_installments, account, rows, |r| {
+            parents.get(r.purchase).copied()
+        })?;
         Ok(())
     }
 
@@ -540,6 +612,7 @@ impl WriteTx for Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::FutureExt;
 
     /// Each child row costs one index seek of its purchase, whatever the
     /// account's size.
@@ -635,7 +708,74 @@ mod tests {
             unit_price_minor: 100,
         };
         let row = ItemRow::new("nope", "2026-01-01T00:00:00.000000Z", 1, &item, "USD");
-        let e = execute_rows(&conn, &SQL.insert_items, &[&account], &[row]).unwrap_err();
+        let e = execute_children(&conn, &SQL.insert_items, account, &[row], |_| None).unwrap_err();
         assert!(e.to_string().contains("purchase_id"), "{e}");
+    }
+
+    /// The purchase upsert hands its children the row ids it inserted; a
+    /// version the `updated_at` guard refused gives its children no id, so
+    /// they seek that version (and fail as above, as it is not there).
+    #[tokio::test]
+    async fn children_bind_the_row_id_of_the_purchase_version_just_written() {
+        let (store, key, _dir) = crate::sqlite::tests::scratch_with_account().await;
+        let mut conn = store.write_lock.lock().await;
+        let account = account_id(&conn, &key).unwrap();
+        let newer = crate::apply::checks::purchase("2026-01-02T00:00:00Z", "shop");
+        let older = crate::apply::checks::purchase("2026-01-01T00:00:00Z", "shop");
+        let mut writer = Writer::new(&mut conn);
+        let upsert = |writer: &mut Writer<'_>, p: &bnpl_core::Purchase| {
+            let row = RecordRow::of(crate::apply::RecordRef::Purchase(p));
+            writer
+                .upsert_records(Table::Purchases, account, Utc::now(), &[row])
+                .now_or_never()
+                .expect("the writer never awaits")
+                .unwrap()
+        };
+
+        // The first purchase's rowid is the account's, so it cannot be told
+        // from an update: its children will seek it.
+        let mut first = newer.clone();
+        first.id = "a".into();
+        assert_eq!(upsert(&mut writer, &first), 1);
+        assert_eq!(upsert(&mut writer, &newer), 1);
+        let id = query(
+            writer.conn,
+            "SELECT id FROM purchases WHERE external_id = 'p'",
+            &[],
+            |r| r.int("id"),
+        )
+        .unwrap();
+        assert_eq!(writer.written_purchases.get("p"), id.first());
+
+        assert_eq!(
+            upsert(&mut writer, &older),
+            0,
+            "the guard keeps the newer row"
+        );
+        assert!(writer.written_purchases.is_empty());
+    }
+
+    /// Every batch statement runs once per row, so none may build a temporary
+    /// b-tree per execution (an IN over three constants, RETURNING...): that
+    /// was a tenth of a sync's instructions (migration 0007).
+    #[tokio::test]
+    async fn no_row_statement_builds_a_temporary_btree() {
+        let (store, _dir) = crate::sqlite::tests::scratch().await;
+        let conn = store.write_lock.lock().await;
+        let mut statements = vec![
+            SQL.insert_items.as_str(),
+            SQL.upsert_installments.as_str(),
+            SQL.insert_history.as_str(),
+            SQL.insert_events.as_str(),
+        ];
+        statements.extend(SQL.upsert_records.iter().map(String::as_str));
+        for sql in statements {
+            let opcodes =
+                query(&conn, &format!("EXPLAIN {sql}"), &[], |r| r.text("opcode")).unwrap();
+            assert!(
+                !opcodes.iter().any(|o| o == "OpenEphemeral"),
+                "{sql}: {opcodes:?}"
+            );
+        }
     }
 }

@@ -294,6 +294,51 @@ async fn a_generated_large_export_imports_cleanly() {
     assert_eq!(mirror.balance_entries.len() as u64, b.records);
 }
 
+/// The file is parsed on a thread of its own, ahead of the store. A store
+/// that fails before reading anything (here, an unknown account) leaves the
+/// parser blocked on a full channel: it must be released, not hang the import.
+#[tokio::test]
+async fn a_store_failure_releases_a_parser_that_is_far_ahead() {
+    let f = Fixture::new().await;
+    let out = f.dir.path().join("export");
+    let written = bnpl_sandbox::write_large_export(&out, 20_000, 7).unwrap();
+    let path = out.join("purchases.csv");
+    let mut args = f.args(false);
+    args.account = "nobody".into();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        import_file(f.db.as_ref(), &args, &path, false),
+    )
+    .await
+    .expect("the import returns instead of hanging")
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("unknown account klarna-us/nobody"),
+        "{err:#}"
+    );
+    // ~3,500 purchases: 7 batches, more than the channel holds
+    // (PARSED_AHEAD) plus the one the parser has in hand.
+    assert!(written.purchase_rows >= 20_000);
+}
+
+/// A bad row far into the file, after the store wrote batches parsed before
+/// it: the error names its line and nothing of the file is kept.
+#[tokio::test]
+async fn a_bad_row_after_many_batches_fails_the_whole_file() {
+    let f = Fixture::new().await;
+    let out = f.dir.path().join("export");
+    bnpl_sandbox::write_large_export(&out, 20_000, 7).unwrap();
+    let mut content = std::fs::read_to_string(out.join("purchases.csv")).unwrap();
+    let lines = content.lines().count();
+    content.push_str(&P2.replace("20.00", "twenty"));
+    content.push('\n');
+    let message = f.fails(content).await;
+    assert!(
+        message.contains(&format!("purchases.csv:{}: column amount", lines + 1)),
+        "{message}"
+    );
+}
+
 /// The hand-off: the sandbox's export of each account is imported, then the
 /// real engine syncs the feed; every purchase is one row and the mirror is
 /// exactly the sandbox's state, before and after the sandbox moves on.
