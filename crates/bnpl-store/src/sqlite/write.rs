@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::Null;
 use rusqlite::{CachedStatement, Connection, ToSql};
 use serde::Serialize;
 
@@ -94,14 +95,9 @@ pub(super) fn execute_rows<T: Serialize>(
     binds: &[&dyn ToSql],
     rows: &[T],
 ) -> Result<usize, StoreError> {
-    let mut statement = prepare(conn, sql, binds)?;
-    let mut fields = Fields::new(&statement, binds.len());
-    let mut changed = 0;
-    for row in rows {
-        bind_row(&mut statement, &mut fields, row)?;
-        changed += statement.raw_execute()?;
-    }
-    Ok(changed)
+    execute_each(conn, sql, binds, rows, |statement, _| {
+        Ok(statement.raw_execute()?)
+    })
 }
 
 /// Runs a child-row statement (`SQL.insert_items`, `SQL.upsert_installments`)
@@ -115,13 +111,31 @@ fn execute_children<T: Serialize>(
     rows: &[T],
     parent: impl Fn(&T) -> Option<i64>,
 ) -> Result<usize, StoreError> {
-    let mut statement = prepare(conn, sql, &[&account])?;
-    let mut fields = Fields::new(&statement, 2);
+    // `$2` is bound once here so that it counts as a batch parameter, not
+    // a row field, then again for each row.
+    execute_each(conn, sql, &[&account, &Null], rows, |statement, row| {
+        statement.raw_bind_parameter("$2", parent(row))?;
+        Ok(statement.raw_execute()?)
+    })
+}
+
+/// The loop of the batch statements: `binds` bound once, then for each row
+/// its fields bound to the parameters of their names and `run` called to
+/// execute the statement (binding what else the row needs first, reading
+/// what the execution left after); `run` answers how many rows changed.
+fn execute_each<T: Serialize>(
+    conn: &Connection,
+    sql: &str,
+    binds: &[&dyn ToSql],
+    rows: &[T],
+    mut run: impl FnMut(&mut CachedStatement<'_>, &T) -> Result<usize, StoreError>,
+) -> Result<usize, StoreError> {
+    let mut statement = prepare(conn, sql, binds)?;
+    let mut fields = Fields::new(&statement, binds.len());
     let mut changed = 0;
     for row in rows {
-        statement.raw_bind_parameter("$2", parent(row))?;
         bind_row(&mut statement, &mut fields, row)?;
-        changed += statement.raw_execute()?;
+        changed += run(&mut statement, row)?;
     }
     Ok(changed)
 }
@@ -329,32 +343,31 @@ impl WriteTx for Writer<'_> {
             return Ok(written as u64);
         }
         self.written_purchases.clear();
-        let mut statement = prepare(
-            self.conn,
+        let parents = &mut self.written_purchases;
+        let conn = &*self.conn;
+        let written = execute_each(
+            conn,
             &SQL.upsert_records[table as usize],
             &[&account, &ts(synced_at)],
+            rows,
+            |statement, row| {
+                let before = conn.last_insert_rowid();
+                let changed = statement.raw_execute()?;
+                // A new row moves the connection's last rowid to its own (not
+                // RETURNING, which buffers its answer in a temporary b-tree per
+                // execution). Children of an update, or of a new row whose id
+                // happens to equal the last rowid of another table, seek their
+                // purchase instead.
+                let after = conn.last_insert_rowid();
+                if changed == 1
+                    && after != before
+                    && let RecordRow::Purchase { external_id, .. } = row
+                {
+                    parents.insert((*external_id).to_string(), after);
+                }
+                Ok(changed)
+            },
         )?;
-        let mut fields = Fields::new(&statement, 2);
-        let mut written = 0;
-        for row in rows {
-            bind_row(&mut statement, &mut fields, row)?;
-            let before = self.conn.last_insert_rowid();
-            let changed = statement.raw_execute()?;
-            written += changed;
-            // A new row moves the connection's last rowid to its own (not
-            // RETURNING, which buffers its answer in a temporary b-tree per
-            // execution). Children of an update, or of a new row whose id
-            // happens to equal the last rowid of another table, seek their
-            // purchase instead.
-            let after = self.conn.last_insert_rowid();
-            if changed == 1
-                && after != before
-                && let RecordRow::Purchase { external_id, .. } = row
-            {
-                self.written_purchases
-                    .insert((*external_id).to_string(), after);
-            }
-        }
         Ok(written as u64)
     }
 
