@@ -70,7 +70,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts (see bnpl_malloc). The built-in sandbox
+    // stands in for a provider's servers, so it keeps glibc's default: the
+    // benchmark's provider side is not bnpl's to tune.
+    let arenas = match cli.command {
+        Command::Sandbox(_) | Command::BenchSandbox(_) => None,
+        _ => Some(bnpl_malloc::limit_arenas()),
+    };
     logging::init(cli.log_format);
+    tracing::debug!(?arenas, "malloc arenas");
     // The provider registry must be complete before anything reads it.
     if let Err(e) = bnpl_providers::registry() {
         eprintln!("error: {e}");
