@@ -23,11 +23,25 @@ pub(super) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_000;
 /// commits rewrote it.
 const GATHER: Duration = Duration::from_millis(100);
 
-/// Wakes the checkpointer thread. Dropping it ends the thread without waiting
-/// for it: at once when it is idle, after its checkpoint when a wake-up was
-/// pending.
+/// Wakes the checkpointer thread. Dropping it ends the thread and waits for
+/// it: at once when it is idle, after its checkpoint when a wake-up was
+/// pending, so a process does not exit with committed pages left in the WAL
+/// that the next one to open the file would have to read back (recovery)
+/// and copy.
 pub(super) struct Checkpointer {
-    wake: SyncSender<()>,
+    wake: Option<SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // Disconnecting is what tells the thread to end.
+        drop(self.wake.take());
+        if let Some(thread) = self.thread.take() {
+            // A panic there has been reported on its own thread already.
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Checkpointer {
@@ -36,11 +50,14 @@ impl Checkpointer {
         // It never waits for the write lock: a passive checkpoint does not take it.
         conn.busy_timeout(Duration::from_millis(0))?;
         let (wake, woken) = sync_channel(1);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("bnpl-checkpoint".into())
             .spawn(move || run(conn, woken))
             .map_err(|e| StoreError::Invalid(format!("starting the checkpoint thread: {e}")))?;
-        Ok(Checkpointer { wake })
+        Ok(Checkpointer {
+            wake: Some(wake),
+            thread: Some(thread),
+        })
     }
 
     /// Says the writer committed. Never blocks: a wake-up already pending
@@ -48,7 +65,9 @@ impl Checkpointer {
     pub(super) fn committed(&self) {
         // Full: a wake-up is pending already. Disconnected: the thread
         // ended (it cannot, while this sender lives, short of a panic).
-        let _ = self.wake.try_send(());
+        if let Some(wake) = &self.wake {
+            let _ = wake.try_send(());
+        }
     }
 }
 
