@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -73,14 +73,26 @@ impl Checkpointer {
 
 fn run(conn: Connection, woken: Receiver<()>) {
     while woken.recv().is_ok() {
-        // Let commits gather; the store's drop ends the wait at once.
-        let dropped = matches!(
-            woken.recv_timeout(GATHER),
-            Err(RecvTimeoutError::Disconnected)
-        );
+        let dropped = gather(&woken);
         checkpoint(&conn);
         if dropped {
             break;
+        }
+    }
+}
+
+/// Lets commits gather for [`GATHER`] after a wake-up, taking the wake-ups
+/// of the commits that follow meanwhile; true when the store was dropped,
+/// which ends the wait at once. (Until round 11 the next commit's wake-up
+/// ended the wait: under a steady stream of commits the thread checkpointed
+/// after nearly every one, ~1,000 times in a 1k-account bench.)
+fn gather(woken: &Receiver<()>) -> bool {
+    let until = Instant::now() + GATHER;
+    loop {
+        match woken.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(()) => continue,
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => return true,
         }
     }
 }
@@ -90,5 +102,32 @@ fn checkpoint(conn: &Connection) {
     // what it could not copy waits for the next one.
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
         tracing::debug!(error = %e, "background checkpoint did not run");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_that_keep_coming_do_not_cut_the_gathering_short() {
+        let (wake, woken) = sync_channel(1);
+        let committer = std::thread::spawn(move || {
+            for _ in 0..20 {
+                let _ = wake.try_send(());
+                std::thread::sleep(GATHER / 10);
+            }
+        });
+        let started = Instant::now();
+        assert!(!gather(&woken), "the sender still lives");
+        assert!(started.elapsed() >= GATHER, "{:?}", started.elapsed());
+        committer.join().unwrap();
+    }
+
+    #[test]
+    fn a_dropped_store_ends_the_gathering() {
+        let (wake, woken) = sync_channel::<()>(1);
+        drop(wake);
+        assert!(gather(&woken));
     }
 }
