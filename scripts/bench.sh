@@ -39,9 +39,16 @@ done
 
 # Import: one million export rows into a fresh mirror, then the re-run.
 "$BNPL" sandbox export --rows 1000000 --out "$WORK/export" >/dev/null
-import_into() { # directory, pass name: one import into the mirror in that directory
+new_mirror() { # directory: a fresh mirror there, with account A
+  mkdir -p "$1"
+  printf 'database_url = "sqlite://%s/import.db"\nsecret_key_file = "%s/import.key"\n' \
+    "$1" "$1" >"$1/bnpl.toml"
+  (cd "$1" && BNPL_REFRESH_TOKEN=rt "$BNPL" accounts add klarna-us --account-id A --device-id d >/dev/null)
+}
+import_into() { # directory, pass name, [export directory]: one import into the mirror there
+  local export=${3:-$WORK/export}
   (cd "$1" && /usr/bin/time -v "$BNPL" import --provider klarna-us --account A \
-    "$WORK/export/purchases.csv" "$WORK/export/balance.csv") >"$OUT/import-$2.txt" 2>&1
+    "$export/purchases.csv" "$export/balance.csv") >"$OUT/import-$2.txt" 2>&1
   echo "== import ($2): $(grep -E 'Elapsed|Maximum resident' "$OUT/import-$2.txt" | tr -s ' ' | tr '\n' ' ')" |
     tee -a "$OUT/summary.txt"
 }
@@ -49,24 +56,14 @@ import_into() { # directory, pass name: one import into the mirror in that direc
 # re-run into the last one: a no-op.
 for i in $(seq 1 "$RUNS"); do
   mirror="$WORK/import-$i"
-  mkdir -p "$mirror"
-  printf 'database_url = "sqlite://%s/import.db"\nsecret_key_file = "%s/import.key"\n' \
-    "$mirror" "$mirror" >"$mirror/bnpl.toml"
-  (cd "$mirror" && BNPL_REFRESH_TOKEN=rt "$BNPL" accounts add klarna-us --account-id A --device-id d >/dev/null)
+  new_mirror "$mirror"
   import_into "$mirror" "first-run$i"
 done
 import_into "$mirror" rerun
 # Import memory flat in the file's size: a 100,000-row export against the 1M above.
 "$BNPL" sandbox export --rows 100000 --out "$WORK/export-small" >/dev/null
-small="$WORK/import-small"
-mkdir -p "$small"
-printf 'database_url = "sqlite://%s/import.db"\nsecret_key_file = "%s/import.key"\n' \
-  "$small" "$small" >"$small/bnpl.toml"
-(cd "$small" && BNPL_REFRESH_TOKEN=rt "$BNPL" accounts add klarna-us --account-id A --device-id d >/dev/null)
-(cd "$small" && /usr/bin/time -v "$BNPL" import --provider klarna-us --account A \
-  "$WORK/export-small/purchases.csv" "$WORK/export-small/balance.csv") >"$OUT/import-small.txt" 2>&1
-echo "== import (100k rows): $(grep -E 'Elapsed|Maximum resident' "$OUT/import-small.txt" | tr -s ' ' | tr '\n' ' ')" |
-  tee -a "$OUT/summary.txt"
+new_mirror "$WORK/import-small"
+import_into "$WORK/import-small" small "$WORK/export-small"
 
 if [ -z "${QUICK:-}" ]; then
   # Fewer, fuller accounts: the delta's share when rows, not requests, dominate.

@@ -124,8 +124,8 @@ impl SqliteStore {
     /// the whole WAL into the database file on the writer's thread before
     /// the next write can start; with it off for this commit, the
     /// checkpointer thread copies it on the other core while the writer
-    /// goes on (issue 6, round 11: −5% on the import of a purchases and a
-    /// balance file).
+    /// goes on (issue 6, round 11: 3–5% off the import of a purchases and
+    /// a balance file).
     async fn on_writer_bulk<T>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError>,
